@@ -1,0 +1,19 @@
+//! The shared vocabulary of quarantd.
+//!
+//! Every other crate speaks in these types: the [`Envelope`] a message arrived with, the
+//! [`Part`]s the decomposition finds, the [`Label`]s and [`Finding`]s that classification and
+//! scanning attach, and the [`Verdict`] the policy reaches. The pipeline's stages are typed by
+//! [`stage`]: each stage takes the previous stage's output and returns its own.
+//!
+//! This crate does no I/O and depends on no runtime, database or protocol crate.
+
+pub mod envelope;
+pub mod id;
+pub mod part;
+pub mod stage;
+pub mod verdict;
+
+pub use envelope::{BodyType, Envelope, MailParams, Notify, Recipient, Ret, XForward};
+pub use part::{Label, Part, PartPath};
+pub use stage::{Classified, Committed, Decomposed, PartData, Scanned};
+pub use verdict::{Action, Finding, Verdict};

@@ -1,0 +1,19 @@
+//! Per-message orchestration: decompose, classify, scan, decide, commit.
+//!
+//! [`Pipeline`] is the [`MessageHandler`](quarantd_smtp::MessageHandler) of the inbound
+//! server. Each stage is a named step with the typed input and output defined in
+//! `quarantd_core::stage`; the stages themselves live behind the traits in [`stages`] so that
+//! the issues that fill them (classification, scanning, policy) plug in without touching the
+//! orchestration. Analysis runs on a bounded blocking pool under a time limit.
+//!
+//! The rule this crate keeps: the upstream client gets 250 only after the relay accepted the
+//! message (or, later, the quarantine committed it). Every error, timeout or panic inside a
+//! stage becomes a 4xx for that message alone.
+
+pub mod headers;
+pub mod stages;
+
+mod process;
+
+pub use process::{Pipeline, PipelineConfig};
+pub use stages::{Classify, Decide, Decompose, Scan, StageError, Stages};

@@ -1,0 +1,429 @@
+//! Configuration in two stages: the raw TOML ([`RawConfig`], unknown keys refused, every key
+//! optional with a documented default) becomes validated [`Settings`]; every error is reported
+//! at once with its key path.
+//!
+//! `quarantd.example.toml` at the top of the repository documents every key; a test keeps it
+//! equal to the defaults here.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::cli::LogFormat;
+
+/// The file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// `[server]`
+    pub server: RawServer,
+    /// `[relay]`
+    pub relay: RawRelay,
+    /// `[analysis]`
+    pub analysis: RawAnalysis,
+    /// `[log]`
+    pub log: RawLog,
+}
+
+/// `[server]`: the inbound SMTP side.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub allowed_clients: Vec<String>,
+    pub xforward_clients: Vec<String>,
+    pub max_sessions: u64,
+    pub max_message_size: u64,
+    pub max_recipients: u64,
+    pub max_line_length: u64,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        let loopback = vec!["127.0.0.0/8".to_string(), "::1/128".to_string()];
+        RawServer {
+            listen: "127.0.0.1:10024".into(),
+            hostname: String::new(),
+            data_dir: PathBuf::from("./var"),
+            allowed_clients: loopback.clone(),
+            xforward_clients: loopback,
+            max_sessions: 100,
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 1000,
+            max_line_length: 2048,
+            command_timeout_secs: 300,
+            data_timeout_secs: 300,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[relay]`: where passed mail is re-injected.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRelay {
+    pub address: String,
+    pub connect_timeout_secs: u64,
+    pub command_timeout_secs: u64,
+    pub data_timeout_secs: u64,
+    pub max_idle_connections: u64,
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for RawRelay {
+    fn default() -> Self {
+        RawRelay {
+            address: "127.0.0.1:10025".into(),
+            connect_timeout_secs: 30,
+            command_timeout_secs: 300,
+            data_timeout_secs: 600,
+            max_idle_connections: 32,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
+/// `[analysis]`: decomposition limits and the time allowed per message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAnalysis {
+    pub timeout_secs: u64,
+    pub scan_timeout_secs: u64,
+    pub workers: u64,
+    pub max_depth: u64,
+    pub max_parts: u64,
+}
+
+impl Default for RawAnalysis {
+    fn default() -> Self {
+        RawAnalysis {
+            timeout_secs: 120,
+            scan_timeout_secs: 300,
+            workers: 0,
+            max_depth: 20,
+            max_parts: 10_000,
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLog {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Validated settings of the daemon.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub inbound: quarantd_smtp::InboundConfig,
+    pub relay: quarantd_smtp::RelayConfig,
+    pub pipeline: quarantd_pipeline::PipelineConfig,
+    pub mime_limits: quarantd_mime::Limits,
+    pub log_format: LogFormat,
+    pub log_level: tracing::Level,
+}
+
+/// One problem in a configuration, at a key path such as `server.max_sessions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    /// Where the configuration came from.
+    pub source: String,
+    /// The problems, in file order.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration in {}:", self.source)?;
+        for issue in &self.issues {
+            write!(f, "\n  {}: {}", issue.key, issue.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads and parses a file; `None` means embedded defaults.
+pub fn load(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
+    let Some(path) = path else {
+        return Ok(RawConfig::default());
+    };
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|err| ConfigErrors {
+        source: source.clone(),
+        issues: vec![ConfigIssue {
+            key: "(file)".into(),
+            message: format!("cannot read: {err}"),
+        }],
+    })?;
+    parse(&text, &source)
+}
+
+/// Parses TOML text into the raw form.
+pub fn parse(text: &str, source: &str) -> Result<RawConfig, ConfigErrors> {
+    toml::from_str(text).map_err(|err| ConfigErrors {
+        source: source.to_string(),
+        issues: vec![ConfigIssue {
+            key: toml_error_key(text, &err),
+            message: err.message().to_string(),
+        }],
+    })
+}
+
+fn toml_error_key(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        }
+        None => "(file)".into(),
+    }
+}
+
+/// Collects issues while validating.
+struct Check {
+    issues: Vec<ConfigIssue>,
+}
+
+impl Check {
+    fn fail(&mut self, key: &str, message: impl Into<String>) {
+        self.issues.push(ConfigIssue {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn positive(&mut self, key: &str, value: u64) -> u64 {
+        if value == 0 {
+            self.fail(key, "must be greater than 0");
+            return 1;
+        }
+        value
+    }
+
+    fn secs(&mut self, key: &str, value: u64) -> Duration {
+        Duration::from_secs(self.positive(key, value))
+    }
+
+    fn nets(&mut self, key: &str, values: &[String]) -> Vec<IpNet> {
+        let mut nets = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            match parse_net(value) {
+                Some(net) => nets.push(net),
+                None => self.fail(
+                    &format!("{key}[{i}]"),
+                    format!("{value:?} is not an IP address or network (e.g. 127.0.0.0/8)"),
+                ),
+            }
+        }
+        nets
+    }
+}
+
+fn parse_net(value: &str) -> Option<IpNet> {
+    value
+        .parse::<IpNet>()
+        .ok()
+        .or_else(|| value.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+/// Checks that `value` is `host:port` with a port.
+fn relay_address(check: &mut Check, key: &str, value: &str) {
+    let valid = value
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+    if !valid {
+        check.fail(
+            key,
+            format!("{value:?} is not host:port (e.g. 127.0.0.1:10025)"),
+        );
+    }
+}
+
+impl RawConfig {
+    /// Validates into settings, reporting every problem at once.
+    pub fn validate(self, source: &str) -> Result<Settings, ConfigErrors> {
+        let mut check = Check { issues: Vec::new() };
+        let s = &self.server;
+        let listen = s.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
+            check.fail(
+                "server.listen",
+                format!(
+                    "{:?} is not an IP address with port (e.g. 127.0.0.1:10024)",
+                    s.listen
+                ),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 10024))
+        });
+        let hostname = if s.hostname.is_empty() {
+            system_hostname()
+        } else {
+            s.hostname.clone()
+        };
+        let mut inbound = quarantd_smtp::InboundConfig::new(hostname.clone());
+        inbound.allowed_clients = check.nets("server.allowed_clients", &s.allowed_clients);
+        inbound.xforward_clients = check.nets("server.xforward_clients", &s.xforward_clients);
+        inbound.limits.max_sessions =
+            check.positive("server.max_sessions", s.max_sessions) as usize;
+        inbound.limits.max_message_size =
+            check.positive("server.max_message_size", s.max_message_size) as usize;
+        inbound.limits.max_recipients =
+            check.positive("server.max_recipients", s.max_recipients) as usize;
+        if s.max_line_length < 512 {
+            check.fail("server.max_line_length", "must be at least 512 (RFC 5321)");
+        }
+        inbound.limits.max_line_length = s.max_line_length as usize;
+        inbound.limits.command_timeout =
+            check.secs("server.command_timeout_secs", s.command_timeout_secs);
+        inbound.limits.data_timeout = check.secs("server.data_timeout_secs", s.data_timeout_secs);
+        inbound.drain_timeout = check.secs("server.drain_timeout_secs", s.drain_timeout_secs);
+
+        let r = &self.relay;
+        relay_address(&mut check, "relay.address", &r.address);
+        let mut relay = quarantd_smtp::RelayConfig::new(r.address.clone(), hostname.clone());
+        relay.connect_timeout = check.secs("relay.connect_timeout_secs", r.connect_timeout_secs);
+        relay.command_timeout = check.secs("relay.command_timeout_secs", r.command_timeout_secs);
+        relay.data_timeout = check.secs("relay.data_timeout_secs", r.data_timeout_secs);
+        relay.max_idle = r.max_idle_connections as usize;
+        relay.idle_timeout = check.secs("relay.idle_timeout_secs", r.idle_timeout_secs);
+
+        let a = &self.analysis;
+        let mut pipeline = quarantd_pipeline::PipelineConfig::new(hostname.clone());
+        pipeline.analysis_timeout = check.secs("analysis.timeout_secs", a.timeout_secs);
+        pipeline.scan_timeout = check.secs("analysis.scan_timeout_secs", a.scan_timeout_secs);
+        if a.workers > 0 {
+            pipeline.analysis_workers = a.workers as usize;
+        }
+        let mime_limits = quarantd_mime::Limits {
+            max_depth: check.positive("analysis.max_depth", a.max_depth) as usize,
+            max_parts: check.positive("analysis.max_parts", a.max_parts) as usize,
+        };
+        let log_level = self
+            .log
+            .level
+            .parse::<tracing::Level>()
+            .unwrap_or_else(|_| {
+                check.fail(
+                    "log.level",
+                    format!(
+                        "{:?} is not one of error, warn, info, debug, trace",
+                        self.log.level
+                    ),
+                );
+                tracing::Level::INFO
+            });
+        if !check.issues.is_empty() {
+            return Err(ConfigErrors {
+                source: source.to_string(),
+                issues: check.issues,
+            });
+        }
+        Ok(Settings {
+            listen,
+            hostname,
+            data_dir: s.data_dir.clone(),
+            inbound,
+            relay,
+            pipeline,
+            mime_limits,
+            log_format: self.log.format,
+            log_level,
+        })
+    }
+}
+
+/// This machine's host name, for the greeting and the added header.
+pub fn system_hostname() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses_and_matches_embedded_defaults() {
+        let text = include_str!("../../../quarantd.example.toml");
+        let example = parse(text, "quarantd.example.toml")
+            .unwrap()
+            .validate("example")
+            .unwrap();
+        let defaults = RawConfig::default().validate("defaults").unwrap();
+        assert_eq!(
+            format!("{:?}", example.inbound),
+            format!("{:?}", defaults.inbound)
+        );
+        assert_eq!(
+            format!("{:?}", example.relay),
+            format!("{:?}", defaults.relay)
+        );
+        assert_eq!(
+            format!("{:?}", example.mime_limits),
+            format!("{:?}", defaults.mime_limits)
+        );
+        assert_eq!(example.listen, defaults.listen);
+        assert_eq!(example.data_dir, defaults.data_dir);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_sesions = 3\n", "t").unwrap_err();
+        assert_eq!(err.issues[0].key, "line 3");
+        assert!(err.issues[0].message.contains("max_sesions"), "{err}");
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_with_its_key_path() {
+        let text = "[server]\nlisten = \"nowhere\"\nmax_sessions = 0\nallowed_clients = [\"127.0.0.1\", \"bogus\"]\n[relay]\naddress = \"no-port\"\n[log]\nlevel = \"loud\"\n";
+        let err = parse(text, "t").unwrap().validate("t").unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.listen",
+                "server.allowed_clients[1]",
+                "server.max_sessions",
+                "relay.address",
+                "log.level"
+            ]
+        );
+    }
+}

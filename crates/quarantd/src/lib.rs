@@ -1,0 +1,9 @@
+//! The `quarantd` binary's library half: configuration, command line, and daemon wiring.
+//!
+//! `main.rs` only parses the command line and calls into here, so that integration tests can
+//! run the daemon in-process with their own stages (fault injection) through [`serve::run`].
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod serve;

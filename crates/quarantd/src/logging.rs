@@ -1,0 +1,31 @@
+//! Log output: text or JSON lines on standard error.
+
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::cli::LogFormat;
+
+/// Installs the global subscriber; a second call (as in tests) is ignored.
+pub fn init(format: LogFormat, level: tracing::Level) {
+    let filter = Targets::new().with_default(level);
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    let _ = result;
+}

@@ -1,0 +1,20 @@
+//! `quarantd`: the daemon and its admin commands.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use quarantd::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => quarantd::serve::main(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("quarantd: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

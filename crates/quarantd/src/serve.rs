@@ -1,0 +1,116 @@
+//! `quarantd serve`: wiring of listener, relay, pipeline, signals and shutdown.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use quarantd_pipeline::{Pipeline, Stages};
+use quarantd_smtp::{Relay, Server, ShutdownSignal};
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::config::{self, Settings};
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn main(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = settings_from(&args)?;
+    crate::logging::init(settings.log_format, settings.log_level);
+    if args.config.is_none() {
+        tracing::info!(
+            listen = %settings.listen,
+            relay = %settings.relay.address,
+            data_dir = %settings.data_dir.display(),
+            "No --config given: running on embedded defaults."
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("quarantd")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = bind(&settings).await?;
+        let shutdown = ShutdownSignal::new();
+        tokio::spawn(on_signal(shutdown.clone()));
+        let stages = Stages::standard(settings.mime_limits.clone());
+        run(settings, listener, stages, shutdown).await;
+        Ok(())
+    })
+}
+
+/// Settings from the config file (or embedded defaults) with the command-line overrides.
+pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let mut raw = config::load(args.config.as_deref())?;
+    if let Some(listen) = &args.listen {
+        raw.server.listen = listen.clone();
+    }
+    if let Some(relay) = &args.relay {
+        raw.relay.address = relay.clone();
+    }
+    if let Some(dir) = &args.data_dir {
+        raw.server.data_dir = dir.clone();
+    }
+    if let Some(format) = args.log_format {
+        raw.log.format = format;
+    }
+    if let Some(level) = &args.log_level {
+        raw.log.level = level.clone();
+    }
+    let source = args.config.as_ref().map_or_else(
+        || "embedded defaults and flags".to_string(),
+        |p| p.display().to_string(),
+    );
+    Ok(raw.validate(&source)?)
+}
+
+async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))
+}
+
+/// Serves on `listener` with `stages` until `shutdown` is triggered, then drains.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    stages: Stages,
+    shutdown: ShutdownSignal,
+) {
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %settings.listen,
+        relay = %settings.relay.address,
+        max_sessions = settings.inbound.limits.max_sessions,
+        "quarantd starting."
+    );
+    let relay = Arc::new(Relay::new(settings.relay.clone()));
+    let pipeline = Pipeline::new(settings.pipeline.clone(), stages);
+    Server::new(settings.inbound.clone(), relay, pipeline)
+        .run(listener, shutdown)
+        .await;
+    tracing::info!("quarantd stopped.");
+}
+
+/// Triggers the shutdown on SIGTERM or SIGINT.
+async fn on_signal(shutdown: ShutdownSignal) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!(error = %err, "Cannot listen for SIGTERM; only SIGINT stops the daemon.");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.trigger();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received."),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received."),
+    }
+    shutdown.trigger();
+}

@@ -1,0 +1,844 @@
+//! The inbound ESMTP server that Postfix hands mail to.
+//!
+//! One task per session. A session forwards `MAIL` and every `RCPT` to the relay as they
+//! arrive and answers each with the relay's own reply, so a recipient the relay refuses is
+//! refused upstream at once and is never in the message quarantd delivers. After the message
+//! is received, the [`MessageHandler`] (the pipeline) gets envelope, bytes and the open
+//! relay transaction, and its reply is the session's answer to the end of data.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use quarantd_core::{BodyType, Envelope, MailParams, Notify, Recipient, Ret, XForward};
+use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
+use smtp_proto::{Error as ParseError, Request};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
+
+use crate::io::{read_line, Line};
+use crate::outbound::{MailFrom, Relay, RelayError, Transaction};
+use crate::reply::Reply;
+
+/// The XFORWARD attributes quarantd accepts (Postfix XFORWARD_README).
+const XFORWARD_ATTRIBUTES: [&str; 7] = ["NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE"];
+
+/// Named limits of the inbound server.
+#[derive(Debug, Clone)]
+pub struct InboundLimits {
+    /// Largest message accepted, in bytes (`SIZE`); larger ones get 552.
+    pub max_message_size: usize,
+    /// Most recipients per message; more get 452.
+    pub max_recipients: usize,
+    /// Longest command line, in bytes, CRLF included.
+    pub max_line_length: usize,
+    /// Time allowed between commands.
+    pub command_timeout: Duration,
+    /// Time allowed between two reads of message content.
+    pub data_timeout: Duration,
+    /// Most concurrent sessions; more get 421.
+    pub max_sessions: usize,
+    /// Protocol errors tolerated per session before it is closed.
+    pub max_errors: usize,
+}
+
+impl Default for InboundLimits {
+    fn default() -> Self {
+        InboundLimits {
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 1000,
+            max_line_length: 2048,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            max_sessions: 100,
+            max_errors: 20,
+        }
+    }
+}
+
+/// Settings of the inbound server.
+#[derive(Debug, Clone)]
+pub struct InboundConfig {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Limits.
+    pub limits: InboundLimits,
+    /// Networks allowed to connect; others get 554 and are disconnected.
+    pub allowed_clients: Vec<IpNet>,
+    /// Networks allowed to send XFORWARD.
+    pub xforward_clients: Vec<IpNet>,
+    /// How long sessions may go on finishing their message after shutdown begins.
+    pub drain_timeout: Duration,
+}
+
+impl InboundConfig {
+    /// Defaults: loopback only, default limits, 30 s drain.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        let loopback: Vec<IpNet> = vec![
+            "127.0.0.0/8".parse().expect("valid net"),
+            "::1/128".parse().expect("valid net"),
+        ];
+        InboundConfig {
+            hostname: hostname.into(),
+            limits: InboundLimits::default(),
+            allowed_clients: loopback.clone(),
+            xforward_clients: loopback,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the server hands over when a message has been received: the seam to the pipeline.
+pub trait MessageHandler: Send + Sync + 'static {
+    /// Processes one message and returns the reply to the end of data. The handler owns the
+    /// relay transaction: it delivers with [`Transaction::data`] or drops the message
+    /// downstream with [`Transaction::abort`].
+    fn handle(
+        &self,
+        envelope: Envelope,
+        data: Vec<u8>,
+        txn: Transaction,
+    ) -> impl Future<Output = Reply> + Send;
+}
+
+/// Phases of the server's life, seen by every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Running,
+    /// No new sessions or transactions; transactions in progress may finish.
+    Draining,
+    /// The drain deadline passed: everything still waiting for input gets 421.
+    Abort,
+}
+
+/// Starts a graceful shutdown of a running [`Server`] when triggered.
+#[derive(Clone)]
+pub struct ShutdownSignal(Arc<tokio::sync::Notify>);
+
+impl ShutdownSignal {
+    /// A signal not yet triggered.
+    pub fn new() -> Self {
+        ShutdownSignal(Arc::new(tokio::sync::Notify::new()))
+    }
+
+    /// Begins the shutdown: stop accepting, drain, then abort the rest.
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+
+    async fn triggered(&self) {
+        self.0.notified().await;
+    }
+}
+
+impl Default for ShutdownSignal {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+struct Shared<H> {
+    config: InboundConfig,
+    relay: Arc<Relay>,
+    handler: H,
+    phase: watch::Receiver<Phase>,
+}
+
+/// The inbound server.
+pub struct Server<H> {
+    shared: Arc<Shared<H>>,
+    phase: watch::Sender<Phase>,
+    sessions: Arc<Semaphore>,
+}
+
+impl<H: MessageHandler> Server<H> {
+    /// A server that relays through `relay` and hands messages to `handler`.
+    pub fn new(config: InboundConfig, relay: Arc<Relay>, handler: H) -> Self {
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
+        Server {
+            shared: Arc::new(Shared {
+                config,
+                relay,
+                handler,
+                phase: phase_rx,
+            }),
+            phase,
+            sessions,
+        }
+    }
+
+    /// Accepts sessions until `shutdown` is triggered, then drains: sessions finish the
+    /// message in hand until the drain deadline, after which the rest get 421.
+    pub async fn run(self, listener: TcpListener, shutdown: ShutdownSignal) {
+        let local = listener.local_addr().ok();
+        tracing::info!(address = ?local, "Accepting SMTP sessions.");
+        tokio::select! {
+            () = self.accept_loop(&listener) => {}
+            () = shutdown.triggered() => {}
+        }
+        drop(listener);
+        self.drain().await;
+    }
+
+    async fn accept_loop(&self, listener: &TcpListener) {
+        loop {
+            let permit = Arc::clone(&self.sessions).try_acquire_owned();
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "Accepting a connection failed.");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            if !ip_in(&self.shared.config.allowed_clients, peer.ip()) {
+                tracing::warn!(%peer, "Refused a client outside the allow-list.");
+                tokio::spawn(refuse(stream, Reply::new(554, "5.7.1 Access denied")));
+                continue;
+            }
+            let permit = match permit {
+                Ok(permit) => permit,
+                Err(_) => match Arc::clone(&self.sessions).try_acquire_owned() {
+                    Ok(permit) => permit,
+                    Err(_) => {
+                        tracing::warn!(%peer, limit = self.shared.config.limits.max_sessions, "Refused a session over the limit.");
+                        tokio::spawn(refuse(
+                            stream,
+                            Reply::new(421, "4.7.0 Too many concurrent sessions, try again later"),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let shared = Arc::clone(&self.shared);
+            tokio::spawn(async move {
+                let _permit = permit;
+                Session::new(shared, stream, peer).run().await;
+            });
+        }
+    }
+
+    async fn drain(&self) {
+        let max = self.shared.config.limits.max_sessions as u32;
+        let _ = self.phase.send(Phase::Draining);
+        tracing::info!(
+            deadline_secs = self.shared.config.drain_timeout.as_secs(),
+            "Shutting down: finishing messages in flight."
+        );
+        if timeout(
+            self.shared.config.drain_timeout,
+            self.sessions.acquire_many(max),
+        )
+        .await
+        .is_ok()
+        {
+            tracing::info!("All sessions finished.");
+            return;
+        }
+        let _ = self.phase.send(Phase::Abort);
+        tracing::warn!("Drain deadline passed: answering 421 to the sessions left.");
+        let _ = timeout(Duration::from_secs(5), self.sessions.acquire_many(max)).await;
+    }
+}
+
+/// Answers a connection we will not serve and closes it.
+async fn refuse(stream: TcpStream, reply: Reply) {
+    let mut stream = stream;
+    let _ = timeout(Duration::from_secs(5), stream.write_all(&reply.to_wire())).await;
+    let _ = stream.shutdown().await;
+}
+
+fn ip_in(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    nets.iter().any(|net| net.contains(&ip))
+}
+
+/// What the session does after a command.
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// The open transaction of a session.
+struct Mail {
+    id: String,
+    address: String,
+    params: MailParams,
+    txn: Option<Transaction>,
+    started: SystemTime,
+}
+
+struct Session<H> {
+    shared: Arc<Shared<H>>,
+    reader: BufReader<OwnedReadHalf>,
+    writer: BufWriter<OwnedWriteHalf>,
+    phase: watch::Receiver<Phase>,
+    peer: SocketAddr,
+    helo: Option<String>,
+    xforward: XForward,
+    mail: Option<Mail>,
+    rcpts: Vec<Recipient>,
+    errors: usize,
+}
+
+impl<H: MessageHandler> Session<H> {
+    fn new(shared: Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) -> Self {
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let phase = shared.phase.clone();
+        Session {
+            shared,
+            reader: BufReader::with_capacity(16 * 1024, read),
+            writer: BufWriter::with_capacity(4 * 1024, write),
+            phase,
+            peer,
+            helo: None,
+            xforward: XForward::default(),
+            mail: None,
+            rcpts: Vec::new(),
+            errors: 0,
+        }
+    }
+
+    async fn run(mut self) {
+        let greeting = Reply::new(
+            220,
+            format!("{} ESMTP quarantd", self.shared.config.hostname),
+        );
+        if self.send(&greeting).await.is_err() {
+            return;
+        }
+        loop {
+            if self.flush_if_idle().await.is_err() {
+                break;
+            }
+            match self.next_command().await {
+                Ok(Some(line)) => match self.command(&line).await {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Close) | Err(_) => break,
+                },
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let _ = self.writer.flush().await;
+        if let Some(mail) = self.mail.take() {
+            tracing::info!(id = %mail.id, peer = %self.peer, "Session ended in the middle of a transaction; nothing was delivered.");
+        }
+    }
+
+    /// Flushes pending replies unless more pipelined commands are already waiting.
+    async fn flush_if_idle(&mut self) -> std::io::Result<()> {
+        if self.reader.buffer().is_empty() {
+            self.writer.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, reply: &Reply) -> std::io::Result<()> {
+        self.writer.write_all(&reply.to_wire()).await
+    }
+
+    async fn send_now(&mut self, reply: &Reply) -> std::io::Result<()> {
+        self.send(reply).await?;
+        self.writer.flush().await
+    }
+
+    /// The next command line; `None` when the session must end (EOF, timeout, shutdown), in
+    /// which case the client has already been told why where that is possible.
+    async fn next_command(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        let limit = self.shared.config.limits.command_timeout;
+        let max = self.shared.config.limits.max_line_length;
+        let in_txn = self.mail.is_some();
+        let stop_at = if in_txn {
+            Phase::Abort
+        } else {
+            Phase::Draining
+        };
+        let mut phase = self.phase.clone();
+        let line = tokio::select! {
+            line = timeout(limit, read_line(&mut self.reader, max)) => line,
+            () = wait_phase(&mut phase, stop_at) => {
+                self.send_now(&Reply::new(421, format!("4.3.2 {} Service shutting down, closing connection", self.shared.config.hostname))).await?;
+                return Ok(None);
+            }
+        };
+        match line {
+            Err(_) => {
+                tracing::info!(peer = %self.peer, "Client idle too long; closing the session.");
+                self.send_now(&Reply::new(421, "4.4.2 Idle timeout, closing connection"))
+                    .await?;
+                Ok(None)
+            }
+            Ok(Err(err)) => Err(err),
+            Ok(Ok(Line::Eof)) => Ok(None),
+            Ok(Ok(Line::TooLong)) => {
+                self.error(Reply::new(500, "5.5.0 Line too long")).await?;
+                Ok(Some(Vec::new()))
+            }
+            Ok(Ok(Line::Complete(line))) => Ok(Some(line)),
+        }
+    }
+
+    /// Counts a protocol error and answers it.
+    async fn error(&mut self, reply: Reply) -> std::io::Result<Flow> {
+        self.errors += 1;
+        if self.errors > self.shared.config.limits.max_errors {
+            self.send_now(&Reply::new(
+                421,
+                "4.7.0 Too many errors, closing connection",
+            ))
+            .await?;
+            return Ok(Flow::Close);
+        }
+        self.send(&reply).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn command(&mut self, line: &[u8]) -> std::io::Result<Flow> {
+        if line.is_empty() {
+            return Ok(Flow::Continue); // an over-long line, already answered
+        }
+        if is_xforward(line) {
+            return self.xforward(line).await;
+        }
+        let request = match Request::parse(&mut line.iter()) {
+            Ok(request) => request.into_owned(),
+            Err(err) => return self.error(parse_error_reply(err)).await,
+        };
+        match request {
+            Request::Ehlo { host } => self.hello(host, true).await,
+            Request::Helo { host } => self.hello(host, false).await,
+            Request::Mail { from } => self.mail_from(from).await,
+            Request::Rcpt { to } => self.rcpt_to(to).await,
+            Request::Data => self.data().await,
+            Request::Rset => {
+                self.reset().await;
+                self.reply(250, "2.0.0 Ok").await
+            }
+            Request::Noop { .. } => self.reply(250, "2.0.0 Ok").await,
+            Request::Quit => {
+                self.send_now(&Reply::new(221, "2.0.0 Bye")).await?;
+                Ok(Flow::Close)
+            }
+            Request::Vrfy { .. } => self.reply(252, "2.5.2 Cannot VRFY user").await,
+            Request::Help { .. } => {
+                self.reply(214, "2.0.0 quarantd content filter, see RFC 5321")
+                    .await
+            }
+            other => {
+                self.error(Reply::new(
+                    502,
+                    format!("5.5.1 {} not implemented", other.name()),
+                ))
+                .await
+            }
+        }
+    }
+
+    async fn reply(&mut self, code: u16, text: &str) -> std::io::Result<Flow> {
+        self.send(&Reply::new(code, text)).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn hello(&mut self, host: String, extended: bool) -> std::io::Result<Flow> {
+        self.reset().await;
+        self.xforward = XForward::default();
+        self.helo = Some(host);
+        let name = self.shared.config.hostname.clone();
+        if !extended {
+            return self.reply(250, &name).await;
+        }
+        let mut lines = vec![
+            name,
+            "PIPELINING".to_string(),
+            format!("SIZE {}", self.shared.config.limits.max_message_size),
+            "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
+            "ENHANCEDSTATUSCODES".to_string(),
+            "DSN".to_string(),
+        ];
+        if self.xforward_allowed() {
+            lines.push(format!("XFORWARD {}", XFORWARD_ATTRIBUTES.join(" ")));
+        }
+        self.send(&Reply { code: 250, lines }).await?;
+        Ok(Flow::Continue)
+    }
+
+    fn xforward_allowed(&self) -> bool {
+        ip_in(&self.shared.config.xforward_clients, self.peer.ip())
+    }
+
+    async fn xforward(&mut self, line: &[u8]) -> std::io::Result<Flow> {
+        if !self.xforward_allowed() {
+            return self
+                .error(Reply::new(550, "5.7.0 XFORWARD not authorized"))
+                .await;
+        }
+        if self.mail.is_some() {
+            return self
+                .error(Reply::new(
+                    503,
+                    "5.5.1 XFORWARD not allowed inside a transaction",
+                ))
+                .await;
+        }
+        match parse_xforward(line) {
+            Ok(attrs) => {
+                for (name, value) in attrs {
+                    self.xforward.set(&name, &value);
+                }
+                self.reply(250, "2.0.0 Ok").await
+            }
+            Err(reply) => self.error(reply).await,
+        }
+    }
+
+    async fn mail_from(&mut self, from: smtp_proto::MailFrom<String>) -> std::io::Result<Flow> {
+        if self.helo.is_none() {
+            return self
+                .error(Reply::new(503, "5.5.1 Send EHLO or HELO first"))
+                .await;
+        }
+        if self.mail.is_some() {
+            return self
+                .error(Reply::new(503, "5.5.1 Nested MAIL command"))
+                .await;
+        }
+        if *self.phase.borrow() != Phase::Running {
+            self.send_now(&Reply::new(
+                421,
+                "4.3.2 Service shutting down, closing connection",
+            ))
+            .await?;
+            return Ok(Flow::Close);
+        }
+        let max = self.shared.config.limits.max_message_size;
+        if from.size > max {
+            return self
+                .reply(552, "5.3.4 Message size exceeds fixed maximum message size")
+                .await;
+        }
+        let params = mail_params(&from);
+        let id = quarantd_core::id::new_id();
+        let mail = MailFrom {
+            address: &from.address,
+            params: &params,
+            xforward: &self.xforward,
+        };
+        match self.shared.relay.begin(mail).await {
+            Ok(txn) => {
+                self.mail = Some(Mail {
+                    id,
+                    address: from.address,
+                    params,
+                    txn: Some(txn),
+                    started: SystemTime::now(),
+                });
+                self.reply(250, "2.1.0 Ok").await
+            }
+            Err(err) => {
+                tracing::warn!(%id, sender = %from.address, error = %err, "Relay refused or failed at MAIL FROM.");
+                self.send(&relay_failure_reply(&err)).await?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
+    async fn rcpt_to(&mut self, to: smtp_proto::RcptTo<String>) -> std::io::Result<Flow> {
+        let Some(mail) = self.mail.as_mut() else {
+            return self
+                .error(Reply::new(503, "5.5.1 Need MAIL before RCPT"))
+                .await;
+        };
+        if self.rcpts.len() >= self.shared.config.limits.max_recipients {
+            return self.reply(452, "4.5.3 Too many recipients").await;
+        }
+        let Some(txn) = mail.txn.as_mut() else {
+            return self
+                .reply(451, "4.4.1 Relay connection lost, try again later")
+                .await;
+        };
+        let rcpt = recipient(&to);
+        let reply = match txn.rcpt(&rcpt).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                tracing::warn!(id = %mail.id, rcpt = %rcpt.address, error = %err, "Relay failed at RCPT TO.");
+                mail.txn = None;
+                relay_failure_reply(&err)
+            }
+        };
+        if reply.is_positive() {
+            self.rcpts.push(rcpt);
+        }
+        self.send(&reply).await?;
+        Ok(Flow::Continue)
+    }
+
+    async fn data(&mut self) -> std::io::Result<Flow> {
+        if self.mail.is_none() {
+            return self.error(Reply::new(503, "5.5.1 Need MAIL command")).await;
+        }
+        if self.rcpts.is_empty() {
+            return self
+                .error(Reply::new(554, "5.5.1 No valid recipients"))
+                .await;
+        }
+        if self.mail.as_ref().is_some_and(|m| m.txn.is_none()) {
+            self.reset().await;
+            return self
+                .reply(451, "4.4.1 Relay connection lost, try again later")
+                .await;
+        }
+        self.send_now(&Reply::new(354, "End data with <CR><LF>.<CR><LF>"))
+            .await?;
+        let data = match self.receive_data().await? {
+            Received::Complete(data) => data,
+            Received::TooBig(size) => {
+                let id = self.mail.as_ref().map(|m| m.id.clone()).unwrap_or_default();
+                tracing::info!(%id, size, limit = self.shared.config.limits.max_message_size, "Refused a message over the size limit.");
+                self.reset().await;
+                return self
+                    .reply(552, "5.3.4 Message size exceeds fixed maximum message size")
+                    .await;
+            }
+            Received::Closed(reply) => {
+                if let Some(reply) = reply {
+                    self.send_now(&reply).await?;
+                }
+                return Ok(Flow::Close);
+            }
+        };
+        let Some(mut mail) = self.mail.take() else {
+            return Ok(Flow::Close);
+        };
+        let Some(txn) = mail.txn.take() else {
+            return Ok(Flow::Close);
+        };
+        let envelope = Envelope {
+            id: mail.id,
+            peer: self.peer,
+            helo: self.helo.clone().unwrap_or_default(),
+            mail_from: mail.address,
+            mail_params: mail.params,
+            recipients: std::mem::take(&mut self.rcpts),
+            xforward: std::mem::take(&mut self.xforward),
+            received_at: mail.started,
+        };
+        let reply = self.shared.handler.handle(envelope, data, txn).await;
+        self.send(&reply).await?;
+        Ok(Flow::Continue)
+    }
+
+    /// Reads message content up to the end-of-data dot, undoing dot-stuffing, within the size
+    /// limit (past it the rest is read and thrown away) and the data timeout.
+    async fn receive_data(&mut self) -> std::io::Result<Received> {
+        let limits = &self.shared.config.limits;
+        let (max, limit) = (limits.max_message_size, limits.data_timeout);
+        let mut receiver = DataReceiver::new();
+        let mut discard: Option<DummyDataReceiver> = None;
+        let mut data = Vec::with_capacity(8 * 1024);
+        let mut seen = 0usize;
+        let mut phase = self.phase.clone();
+        loop {
+            let chunk = tokio::select! {
+                chunk = timeout(limit, self.reader.fill_buf()) => chunk,
+                () = wait_phase(&mut phase, Phase::Abort) => {
+                    return Ok(Received::Closed(Some(Reply::new(421, "4.3.2 Service shutting down, message not accepted"))));
+                }
+            };
+            let buf = match chunk {
+                Err(_) => {
+                    tracing::info!(peer = %self.peer, "Client stalled while sending message content; closing.");
+                    return Ok(Received::Closed(Some(Reply::new(
+                        421,
+                        "4.4.2 Timeout while receiving message, closing connection",
+                    ))));
+                }
+                Ok(result) => result?,
+            };
+            if buf.is_empty() {
+                return Ok(Received::Closed(None));
+            }
+            let mut iter = buf.iter();
+            let done = match discard.as_mut() {
+                Some(dummy) => dummy.ingest(&mut iter),
+                None => receiver.ingest(&mut iter, &mut data),
+            };
+            let used = buf.len() - iter.as_slice().len();
+            self.reader.consume(used);
+            seen += used;
+            if discard.is_none() && data.len() > max {
+                discard = Some(DummyDataReceiver::new_data(&receiver));
+                data = Vec::new();
+            }
+            if done {
+                return Ok(if discard.is_some() {
+                    Received::TooBig(seen)
+                } else {
+                    Received::Complete(data)
+                });
+            }
+        }
+    }
+
+    async fn reset(&mut self) {
+        if let Some(mail) = self.mail.take() {
+            if let Some(txn) = mail.txn {
+                txn.abort().await;
+            }
+        }
+        self.rcpts.clear();
+    }
+}
+
+/// Returns once the server reaches `at` (never, if the server is gone without reaching it).
+async fn wait_phase(phase: &mut watch::Receiver<Phase>, at: Phase) {
+    if phase.wait_for(|p| *p >= at).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+enum Received {
+    Complete(Vec<u8>),
+    TooBig(usize),
+    Closed(Option<Reply>),
+}
+
+fn is_xforward(line: &[u8]) -> bool {
+    line.len() >= 9 && line[..8].eq_ignore_ascii_case(b"XFORWARD") && line[8] == b' '
+}
+
+/// Parses `XFORWARD NAME=value ...`; values stay xtext-encoded as Postfix sent them.
+fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply> {
+    let text = std::str::from_utf8(crate::reply::trim_crlf(&line[9..]))
+        .map_err(|_| Reply::new(501, "5.5.4 XFORWARD attributes must be ASCII"))?;
+    let mut attrs = Vec::new();
+    for word in text.split_ascii_whitespace() {
+        let Some((name, value)) = word.split_once('=') else {
+            return Err(Reply::new(501, "5.5.4 Syntax: XFORWARD attribute=value..."));
+        };
+        let name = name.to_ascii_uppercase();
+        if !XFORWARD_ATTRIBUTES.contains(&name.as_str()) {
+            return Err(Reply::new(
+                501,
+                format!("5.5.4 Bad XFORWARD attribute name: {name}"),
+            ));
+        }
+        attrs.push((name, value.to_string()));
+    }
+    if attrs.is_empty() {
+        return Err(Reply::new(501, "5.5.4 Syntax: XFORWARD attribute=value..."));
+    }
+    Ok(attrs)
+}
+
+fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {
+    let flags = from.flags;
+    MailParams {
+        body: if flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
+            Some(BodyType::EightBitMime)
+        } else if flags & smtp_proto::MAIL_BODY_7BIT != 0 {
+            Some(BodyType::SevenBit)
+        } else {
+            None
+        },
+        smtputf8: flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+        size: (from.size > 0).then_some(from.size as u64),
+        ret: if flags & smtp_proto::MAIL_RET_FULL != 0 {
+            Some(Ret::Full)
+        } else if flags & smtp_proto::MAIL_RET_HDRS != 0 {
+            Some(Ret::Hdrs)
+        } else {
+            None
+        },
+        envid: from.env_id.clone(),
+    }
+}
+
+fn recipient(to: &smtp_proto::RcptTo<String>) -> Recipient {
+    let f = to.flags;
+    let any = smtp_proto::RCPT_NOTIFY_NEVER
+        | smtp_proto::RCPT_NOTIFY_SUCCESS
+        | smtp_proto::RCPT_NOTIFY_FAILURE
+        | smtp_proto::RCPT_NOTIFY_DELAY;
+    Recipient {
+        address: to.address.clone(),
+        notify: (f & any != 0).then_some(Notify {
+            never: f & smtp_proto::RCPT_NOTIFY_NEVER != 0,
+            success: f & smtp_proto::RCPT_NOTIFY_SUCCESS != 0,
+            failure: f & smtp_proto::RCPT_NOTIFY_FAILURE != 0,
+            delay: f & smtp_proto::RCPT_NOTIFY_DELAY != 0,
+        }),
+        orcpt: to.orcpt.clone(),
+    }
+}
+
+/// The upstream answer when the relay failed or refused: its own reply when it gave one,
+/// 451 when it could not be reached or broke.
+pub fn relay_failure_reply(err: &RelayError) -> Reply {
+    match err {
+        RelayError::Rejected { reply, .. } => reply.clone(),
+        _ => Reply::new(451, "4.4.1 Relay unavailable, try again later"),
+    }
+}
+
+fn parse_error_reply(err: ParseError) -> Reply {
+    match err {
+        ParseError::UnknownCommand => Reply::new(502, "5.5.2 Command not recognized"),
+        ParseError::InvalidSenderAddress => Reply::new(501, "5.1.7 Invalid sender address"),
+        ParseError::InvalidRecipientAddress => Reply::new(501, "5.1.3 Invalid recipient address"),
+        ParseError::SyntaxError { syntax } => Reply::new(501, format!("5.5.4 Syntax: {syntax}")),
+        ParseError::InvalidParameter { param } => {
+            Reply::new(501, format!("5.5.4 Invalid parameter {param}"))
+        }
+        ParseError::UnsupportedParameter { param } => {
+            Reply::new(555, format!("5.5.4 Unsupported parameter {param}"))
+        }
+        ParseError::ResponseTooLong => Reply::new(500, "5.5.0 Line too long"),
+        ParseError::NeedsMoreData { .. } | ParseError::InvalidResponse { .. } => {
+            Reply::new(500, "5.5.2 Syntax error")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xforward_lines_parse_and_validate() {
+        assert!(is_xforward(b"xforward NAME=a\r\n"));
+        assert!(!is_xforward(b"XFORWARDX\r\n"));
+        assert_eq!(
+            parse_xforward(b"XFORWARD NAME=mx.example.org ADDR=192.0.2.1 ident=ABC123\r\n")
+                .unwrap(),
+            vec![
+                ("NAME".into(), "mx.example.org".into()),
+                ("ADDR".into(), "192.0.2.1".into()),
+                ("IDENT".into(), "ABC123".into())
+            ]
+        );
+        assert_eq!(
+            parse_xforward(b"XFORWARD EVIL=1\r\n").unwrap_err().code,
+            501
+        );
+        assert_eq!(parse_xforward(b"XFORWARD NAME\r\n").unwrap_err().code, 501);
+    }
+
+    #[test]
+    fn allow_list_matches_v4_mapped_addresses() {
+        let nets: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(ip_in(&nets, "127.0.0.1".parse().unwrap()));
+        assert!(ip_in(&nets, "::ffff:127.0.0.2".parse().unwrap()));
+        assert!(!ip_in(&nets, "192.0.2.1".parse().unwrap()));
+    }
+}

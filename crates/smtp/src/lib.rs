@@ -1,0 +1,21 @@
+//! The SMTP wire of quarantd: the inbound server Postfix hands mail to, and the outbound client
+//! that re-injects mail downstream.
+//!
+//! - [`inbound`]: an ESMTP server with named limits, timeouts, a session cap and a drain on
+//!   shutdown. It forwards `MAIL` and each `RCPT` downstream as they arrive (so every recipient
+//!   gets downstream's own answer), receives the message, and hands envelope, bytes and the open
+//!   downstream [`outbound::Transaction`] to a [`inbound::MessageHandler`] — the pipeline.
+//! - [`outbound`]: a pooled SMTP client for the relay (Postfix's re-injection port).
+//! - [`reply`]: SMTP replies, the shared currency of both sides.
+//!
+//! This crate does not parse MIME, decide, or open the database.
+
+pub mod inbound;
+pub mod io;
+pub mod outbound;
+pub mod reply;
+pub mod xtext;
+
+pub use inbound::{InboundConfig, InboundLimits, MessageHandler, Server, ShutdownSignal};
+pub use outbound::{Relay, RelayConfig, RelayError, Transaction};
+pub use reply::Reply;

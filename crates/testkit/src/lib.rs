@@ -1,0 +1,40 @@
+//! Test helpers for quarantd integration tests.
+//!
+//! * [`Sink`] is a real SMTP server listening on a free loopback port that
+//!   records every transaction it sees, with fault injection controlled by
+//!   [`SinkConfig`] (reply overrides, deterministic random temporary failures,
+//!   a "never answer after the dot" mode for timeout tests).
+//! * [`Client`] is a tiny SMTP client for driving a server from tests
+//!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
+//!
+//! This crate is meant to be used only as a dev-dependency.
+//!
+//! ```
+//! use std::time::Duration;
+//! use quarantd_testkit::{Client, Sink, SinkConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let sink = Sink::start(SinkConfig {
+//!     rcpt_replies: vec![("nobody".into(), "550 5.1.1 no such user".into())],
+//!     ..SinkConfig::default()
+//! })
+//! .await?;
+//! let mut client = Client::connect(sink.addr()).await?;
+//! client.handshake("client.example").await?;
+//! let reply = client
+//!     .send_message("a@example.org", &["b@example.org"], b"Subject: hi\r\n\r\n.dot\r\n")
+//!     .await?;
+//! assert_eq!(reply.code, 250);
+//! let msgs = sink.wait_for_messages(1, Duration::from_secs(5)).await;
+//! assert_eq!(msgs[0].rcpts, ["b@example.org"]);
+//! assert_eq!(msgs[0].data, b"Subject: hi\r\n\r\n.dot\r\n");
+//! # Ok(())
+//! # }
+//! ```
+
+mod client;
+mod sink;
+
+pub use client::{dot_stuff, Client, Reply};
+pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};
