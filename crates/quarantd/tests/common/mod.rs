@@ -1,0 +1,175 @@
+//! Shared harness of the daemon's integration tests: start the real `quarantd serve` binary
+//! on a free loopback port with a config file written for the test, read its JSON log lines,
+//! and stop it.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+/// A free loopback port (bound and released; the daemon binds it right after).
+pub fn free_addr() -> SocketAddr {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr")
+}
+
+/// Extra config lines per section.
+#[derive(Default, Clone)]
+pub struct Extra {
+    pub server: &'static str,
+    pub relay: &'static str,
+    pub analysis: &'static str,
+}
+
+/// A running `quarantd serve`.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    new_log: Arc<Notify>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts the daemon relaying to `relay`; waits until it accepts sessions.
+    pub async fn start(relay: SocketAddr, extra: Extra) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addr = free_addr();
+        let config = format!(
+            "[server]\nlisten = \"{addr}\"\nhostname = \"filter.test\"\ndata_dir = \"{data}\"\n{server}\n\
+             [relay]\naddress = \"{relay}\"\n{relay_extra}\n[analysis]\n{analysis}\n[log]\nformat = \"json\"\nlevel = \"info\"\n",
+            data = dir.path().join("var").display(),
+            server = extra.server,
+            relay_extra = extra.relay,
+            analysis = extra.analysis,
+        );
+        let path = dir.path().join("quarantd.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quarantd"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn quarantd");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let new_log = Arc::new(Notify::new());
+        let stderr = child.stderr.take().expect("stderr");
+        let (sink, notify) = (Arc::clone(&logs), Arc::clone(&new_log));
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+                notify.notify_waiters();
+            }
+        });
+        let daemon = Daemon {
+            addr,
+            child,
+            logs,
+            new_log,
+            _dir: dir,
+        };
+        daemon
+            .wait_for_log("Accepting SMTP sessions.", Duration::from_secs(30))
+            .await;
+        daemon
+    }
+
+    /// Every log line so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Log lines parsed as JSON whose message is `message`.
+    pub fn events(&self, message: &str) -> Vec<serde_json::Value> {
+        self.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["message"] == message)
+            .collect()
+    }
+
+    /// Waits until a log line contains `needle`; panics with the log after `timeout`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.new_log.notified();
+            if let Some(line) = self.logs().into_iter().find(|l| l.contains(needle)) {
+                return line;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "no log line with {needle:?} within {timeout:?}; log:\n{}",
+                    self.logs().join("\n")
+                );
+            }
+        }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running daemon has a pid");
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns whether it exited successfully.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .expect("daemon exits in time")
+            .expect("wait for daemon")
+            .success()
+    }
+}
+
+/// A small message with a unique marker.
+pub fn message(marker: &str) -> Vec<u8> {
+    format!(
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: test {marker}\r\nMessage-ID: <{marker}@example.org>\r\n\r\nbody {marker}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The part of delivered bytes after the headers quarantd prepends; panics if they are absent.
+pub fn strip_added_headers(delivered: &[u8]) -> &[u8] {
+    let text = delivered;
+    assert!(
+        text.starts_with(b"X-Quarantd: quarantd "),
+        "no X-Quarantd header first: {}",
+        String::from_utf8_lossy(&text[..text.len().min(200)])
+    );
+    let needle = b"\r\nX-Quarantd-Verdict: ";
+    let at = text
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("verdict header");
+    let rest = &text[at + 2..];
+    let mut end = rest
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("end of verdict header")
+        + 2;
+    while rest.get(end) == Some(&b' ') || rest.get(end) == Some(&b'\t') {
+        end += rest[end..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("folded line end")
+            + 2;
+    }
+    &rest[end..]
+}
