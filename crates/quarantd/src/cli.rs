@@ -18,6 +18,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the content filter daemon between Postfix and its re-injection port.
     Serve(ServeArgs),
+    /// Decompose, classify and judge one message file and print its parts and the verdict.
+    Inspect(InspectArgs),
+}
+
+/// `quarantd inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The message file (RFC 5322, e.g. a .eml); `-` reads standard input.
+    #[arg(value_name = "FILE.eml")]
+    pub file: PathBuf,
+    /// Print one JSON object instead of the tree.
+    #[arg(long)]
+    pub json: bool,
+    /// Configuration file for the analysis limits. Without one, embedded defaults are used.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 /// Log line format.

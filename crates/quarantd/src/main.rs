@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => quarantd::serve::main(args),
+        Command::Inspect(args) => quarantd::inspect::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
