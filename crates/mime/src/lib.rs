@@ -1,172 +1,129 @@
 //! Decomposition: the bytes of a message become a tree of parts.
 //!
-//! [`decompose`] walks the MIME structure (multiparts, nested `message/rfc822` and
-//! `message/global` messages) with `mail-parser` and records every part with its path,
-//! declared name and type, decoded size and SHA-256, and its decoded content for the stages
-//! after it. Limits are named in [`Limits`]; reaching one labels the part `unscannable`
-//! instead of failing. Archives, TNEF and embedded objects come with the decomposition issue.
+//! [`decompose`] walks the MIME structure (multiparts, `message/rfc822` and `message/global`
+//! messages, uuencoded blocks in text bodies) with `mail-parser`, then opens every part whose
+//! *content* is a container: archives (zip, 7z, RAR, tar, gzip, bzip2, xz, zstd, cab, ISO 9660,
+//! FAT images, ARJ), TNEF `winmail.dat`, and the embedded objects of Office (OLE, OOXML, ODF)
+//! and RTF documents. Each part has a path (`2/invoice.zip/docs/a.exe`), declared name and
+//! type, size and SHA-256, and its decoded content for the stages after it (`classify`,
+//! `scan`).
 //!
-//! Pure and synchronous: no I/O, no runtime. Never panics on input.
+//! Limits are named in [`Limits`]; reaching one labels the part `unscannable` with the reason
+//! instead of failing, and so does a corrupt container. Every byte unpacked passes through
+//! one capped reader (`cap`); nothing is written to disk and member names are never used as
+//! paths.
+//!
+//! Pure and synchronous: no I/O, no runtime, no threads. Never panics on input.
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
-use quarantd_core::{Decomposed, Part, PartData, PartPath};
+mod cap;
+mod detect;
+mod formats;
+mod limits;
+mod mime;
+mod uu;
+mod walk;
+
+use mail_parser::MessageParser;
+use quarantd_core::{Decomposed, PartPath};
 use sha2::{Digest, Sha256};
 
-/// Named limits of the decomposition.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Deepest nesting of messages and multiparts followed.
-    pub max_depth: usize,
-    /// Most parts recorded per message.
-    pub max_parts: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_depth: 20,
-            max_parts: 10_000,
-        }
-    }
-}
+pub use limits::Limits;
 
 /// Decomposes a message into its parts, parents before children. The first part is always
-/// the message itself (path empty). A message that is not MIME at all still yields that part;
-/// a message `mail-parser` cannot read at all is labelled `unscannable`.
+/// the message itself (path empty, no content: the raw bytes are the caller's). A message
+/// `mail-parser` cannot read at all is labelled `unscannable`.
 pub fn decompose(raw: &[u8], limits: &Limits) -> Decomposed {
-    let mut walker = Walker {
-        limits,
-        parts: Vec::new(),
-    };
-    let mut root = leaf_part(PartPath::root(), None, Some("message/rfc822".into()), raw);
-    root.content = Vec::new();
+    let mut walker = walk::Walker::new(limits);
+    let mut root = walk::new_part(
+        PartPath::root(),
+        None,
+        Some("message/rfc822".into()),
+        Vec::new(),
+    );
+    root.part.size = raw.len() as u64;
+    root.part.sha256 = sha256_hex(raw);
     walker.parts.push(root);
-    match MessageParser::default().parse(raw) {
-        Some(message) => walker.message(&message, &PartPath::root(), 0),
-        None => walker.parts[0]
-            .part
-            .mark_unscannable("message could not be parsed"),
+    let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+    match parsed {
+        Ok(Some(message)) => walker.message(&message, 0, &PartPath::root(), 0),
+        Ok(None) => walker.mark(0, "message could not be parsed"),
+        Err(_) => walker.mark(0, "message parser failed unexpectedly"),
     }
     Decomposed {
         parts: walker.parts,
     }
 }
 
-struct Walker<'l> {
-    limits: &'l Limits,
-    parts: Vec<PartData>,
-}
-
-impl Walker<'_> {
-    /// Walks a (possibly nested) message whose own part sits at `path`.
-    fn message(&mut self, message: &Message<'_>, path: &PartPath, depth: usize) {
-        let Some(root) = message.parts.first() else {
-            return;
-        };
-        match &root.body {
-            PartType::Multipart(children) => self.children(message, children, path, depth),
-            _ => self.part(message, 0, path.mime_child(1), depth),
-        }
-    }
-
-    fn children(&mut self, message: &Message<'_>, children: &[u32], path: &PartPath, depth: usize) {
-        for (index, &child) in children.iter().enumerate() {
-            self.part(
-                message,
-                child as usize,
-                path.mime_child(index + 1),
-                depth + 1,
-            );
-        }
-    }
-
-    fn part(&mut self, message: &Message<'_>, id: usize, path: PartPath, depth: usize) {
-        let Some(mime) = message.parts.get(id) else {
-            return;
-        };
-        if self.parts.len() >= self.limits.max_parts {
-            self.parts[0]
-                .part
-                .mark_unscannable(format!("more than {} parts", self.limits.max_parts));
-            return;
-        }
-        let declared = declared_type(mime);
-        let name = mime.attachment_name().map(str::to_string);
-        let at = self.parts.len();
-        match &mime.body {
-            PartType::Multipart(children) => {
-                self.parts
-                    .push(leaf_part(path.clone(), name, declared, b""));
-                if depth >= self.limits.max_depth {
-                    self.parts[at].part.mark_unscannable(format!(
-                        "nested deeper than {} levels",
-                        self.limits.max_depth
-                    ));
-                } else {
-                    self.children(message, children, &path, depth);
-                }
-            }
-            PartType::Message(inner) => {
-                self.parts
-                    .push(leaf_part(path.clone(), name, declared, inner.raw_message()));
-                if depth >= self.limits.max_depth {
-                    self.parts[at].part.mark_unscannable(format!(
-                        "nested deeper than {} levels",
-                        self.limits.max_depth
-                    ));
-                } else {
-                    self.message(inner, &path, depth + 1);
-                }
-            }
-            PartType::Text(text) | PartType::Html(text) => {
-                self.parts
-                    .push(leaf_part(path, name, declared, text.as_bytes()));
-            }
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                self.parts.push(leaf_part(path, name, declared, bytes));
-            }
-        }
-        if mime.is_encoding_problem {
-            self.parts[at]
-                .part
-                .mark_unscannable("content transfer encoding is corrupt");
-        }
+/// Decomposes a single file (an attachment outside of any message): the first part is the
+/// file itself (path empty, with its content), its members follow below `filename`.
+pub fn decompose_file(bytes: &[u8], filename: Option<&str>, limits: &Limits) -> Decomposed {
+    let mut walker = walk::Walker::new(limits);
+    let name = filename.map(str::to_string);
+    walker
+        .parts
+        .push(walk::new_part(PartPath::root(), name, None, bytes.to_vec()));
+    let base = match filename {
+        Some(name) => PartPath(walk::clean_name(name)),
+        None => PartPath::root(),
+    };
+    walker.open(0, base, 0);
+    Decomposed {
+        parts: walker.parts,
     }
 }
 
-fn declared_type(mime: &mail_parser::MessagePart<'_>) -> Option<String> {
-    let ct = mime.content_type()?;
-    let subtype = ct.subtype().unwrap_or("");
-    Some(format!("{}/{}", ct.ctype(), subtype).to_ascii_lowercase())
+/// A text rendering of the tree, one part a line, indented by depth:
+/// `path  declared-type  "filename"  size  sha256-prefix  [labels] (reason)`.
+/// Used by the golden-file tests and for debugging; stable for a given decomposition.
+pub fn render(decomposed: &Decomposed) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut ancestors: Vec<&str> = Vec::new();
+    for data in &decomposed.parts {
+        let p = &data.part;
+        while ancestors.last().is_some_and(|a| !is_below(&p.path.0, a)) {
+            ancestors.pop();
+        }
+        let depth = ancestors.len();
+        ancestors.push(&p.path.0);
+        let _ = write!(
+            out,
+            "{:indent$}{}  {}  {:?}  {}  {}",
+            "",
+            p.path,
+            p.declared_type.as_deref().unwrap_or("-"),
+            p.filename.as_deref().unwrap_or(""),
+            p.size,
+            &p.sha256[..12],
+            indent = depth * 2
+        );
+        if !p.labels.is_empty() {
+            let labels: Vec<&str> = p.labels.iter().map(|l| l.as_str()).collect();
+            let _ = write!(out, "  [{}]", labels.join(","));
+        }
+        if let Some(reason) = &p.unscannable_reason {
+            let _ = write!(out, " ({reason})");
+        }
+        out.push('\n');
+    }
+    out
 }
 
-fn leaf_part(
-    path: PartPath,
-    filename: Option<String>,
-    declared_type: Option<String>,
-    content: &[u8],
-) -> PartData {
-    PartData {
-        part: Part {
-            path,
-            filename,
-            declared_type,
-            detected_type: None,
-            size: content.len() as u64,
-            sha256: sha256_hex(content),
-            labels: Vec::new(),
-            unscannable_reason: None,
-        },
-        content: content.to_vec(),
-    }
+/// Whether `path` lies below `ancestor` (`2/a.zip/x` below `2` and `2/a.zip`, `2.1` below `2`).
+fn is_below(path: &str, ancestor: &str) -> bool {
+    ancestor.is_empty()
+        || path
+            .strip_prefix(ancestor)
+            .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('.'))
 }
 
 /// SHA-256 of `bytes` as lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
     let digest = Sha256::digest(bytes);
     let mut hex = String::with_capacity(64);
     for b in digest {
-        hex.push_str(&format!("{b:02x}"));
+        let _ = write!(hex, "{b:02x}");
     }
     hex
 }
@@ -174,6 +131,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quarantd_core::Label;
 
     fn paths(d: &Decomposed) -> Vec<String> {
         d.parts.iter().map(|p| p.part.path.0.clone()).collect()
@@ -218,13 +176,13 @@ mod tests {
             raw,
             &Limits {
                 max_depth: 1,
-                max_parts: 100,
+                ..Limits::default()
             },
         );
         assert!(d
             .parts
             .iter()
-            .any(|p| p.part.labels.contains(&quarantd_core::Label::Unscannable)));
+            .any(|p| p.part.labels.contains(&Label::Unscannable)));
     }
 
     #[test]
@@ -238,5 +196,54 @@ mod tests {
             let d = decompose(raw, &Limits::default());
             assert!(!d.parts.is_empty());
         }
+    }
+
+    fn zip_message() -> Vec<u8> {
+        // A zip with one stored member `a.txt` = "hi", base64-encoded in a message.
+        let zip = b"PK\x03\x04\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\xac\x2a\x93\xd8\x02\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00a.txthiPK\x01\x02\x14\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00\xac\x2a\x93\xd8\x02\x00\x00\x00\x02\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00a.txtPK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00\x33\x00\x00\x00\x25\x00\x00\x00\x00\x00";
+        let mut raw = b"Content-Type: application/zip; name=\"x.zip\"\r\n\r\n".to_vec();
+        raw.extend_from_slice(zip);
+        raw
+    }
+
+    #[test]
+    fn zip_members_are_children_named_below_the_attachment() {
+        let d = decompose(&zip_message(), &Limits::default());
+        assert_eq!(paths(&d), ["", "1", "1/x.zip/a.txt"]);
+        assert_eq!(d.parts[2].content, b"hi");
+    }
+
+    #[test]
+    fn part_limit_and_time_limit_label_unscannable() {
+        let limits = Limits {
+            max_parts: 2,
+            ..Limits::default()
+        };
+        let d = decompose(&zip_message(), &limits);
+        assert_eq!(paths(&d), ["", "1"]);
+        assert!(d.parts[1]
+            .part
+            .unscannable_reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("parts"));
+        let limits = Limits {
+            max_time: std::time::Duration::ZERO,
+            ..Limits::default()
+        };
+        let d = decompose(&zip_message(), &limits);
+        assert!(d
+            .parts
+            .iter()
+            .any(|p| p.part.labels.contains(&Label::Unscannable)));
+    }
+
+    #[test]
+    fn corrupt_archive_is_unscannable_with_reason() {
+        let mut raw = zip_message();
+        raw.truncate(raw.len() - 30);
+        let d = decompose(&raw, &Limits::default());
+        let reason = d.parts[1].part.unscannable_reason.as_deref().unwrap_or("");
+        assert!(reason.starts_with("corrupt zip:"), "{reason}");
     }
 }

@@ -1,0 +1,171 @@
+//! Decomposition throughput over the corpus on one core, base64 decoding speed, and peak
+//! memory for a 50 MB message. `cargo bench -p quarantd-mime`; prints figures, asserts
+//! nothing. The corpus is found like the tests find it (`QUARANTD_CORPUS`).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mail_parser::decoders::base64::base64_decode;
+use quarantd_mime::{decompose, Limits};
+
+fn corpus() -> PathBuf {
+    match std::env::var_os("QUARANTD_CORPUS") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+    }
+}
+
+fn peak_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024
+}
+
+/// Pseudo-random bytes (xorshift), incompressible like real attachments.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn base64_lines(data: &[u8]) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(data.len() * 14 / 10);
+    for (i, chunk) in data.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * k)) as usize & 63]);
+            } else {
+                out.push(b'=');
+            }
+        }
+        if i % 19 == 18 {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+fn message_with_attachment(body_b64: &[u8]) -> Vec<u8> {
+    let mut raw = b"From: a@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--b\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    raw.extend_from_slice(body_b64);
+    raw.extend_from_slice(b"\r\n--b--\r\n");
+    raw
+}
+
+fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / 1e6 / elapsed.as_secs_f64()
+}
+
+fn big_message() {
+    let b64 = base64_lines(&noise(37 * 1000 * 1000));
+    let raw = message_with_attachment(&b64);
+    let before = peak_mib();
+    let start = Instant::now();
+    let d = decompose(&raw, &Limits::default());
+    let elapsed = start.elapsed();
+    println!(
+        "50 MB message: {:.1} MB in {:.0} ms ({:.0} MB/s), {} parts, peak RSS {} MiB (before {} MiB, message itself {} MiB)",
+        raw.len() as f64 / 1e6,
+        elapsed.as_secs_f64() * 1e3,
+        mb_per_s(raw.len(), elapsed),
+        d.parts.len(),
+        peak_mib(),
+        before,
+        raw.len() / (1024 * 1024)
+    );
+    drop(d);
+    let start = Instant::now();
+    let decoded = base64_decode(&b64).map(|d| d.len()).unwrap_or(0);
+    let elapsed = start.elapsed();
+    println!(
+        "base64 (mail-parser, 76-char lines): {:.1} MB decoded in {:.0} ms: {:.0} MB/s of encoded input",
+        decoded as f64 / 1e6,
+        elapsed.as_secs_f64() * 1e3,
+        mb_per_s(b64.len(), elapsed)
+    );
+}
+
+fn corpus_messages() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for folder in ["messages", "generated"] {
+        let mut stack = vec![corpus().join(folder)];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "eml") {
+                    out.extend(std::fs::read(&path).ok());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn corpus_throughput(messages: &[Vec<u8>], label: &str) {
+    let bytes: usize = messages.iter().map(Vec::len).sum();
+    let limits = Limits::default();
+    let rounds = 3;
+    let start = Instant::now();
+    let mut parts = 0;
+    for _ in 0..rounds {
+        for raw in messages {
+            parts += decompose(raw, &limits).parts.len();
+        }
+    }
+    let elapsed = start.elapsed() / rounds;
+    println!(
+        "{label}: {} messages, {:.1} MB, {} parts: {:.0} ms per pass, {:.1} MB/s, {:.0} messages/s",
+        messages.len(),
+        bytes as f64 / 1e6,
+        parts / rounds as usize,
+        elapsed.as_secs_f64() * 1e3,
+        mb_per_s(bytes, elapsed),
+        messages.len() as f64 / elapsed.as_secs_f64()
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    big_message();
+    let messages = corpus_messages();
+    if messages.is_empty() {
+        println!(
+            "corpus not found at {}: corpus figures skipped",
+            corpus().display()
+        );
+        return;
+    }
+    corpus_throughput(&messages, "corpus (all, incl. 3 bomb messages)");
+    let tame: Vec<Vec<u8>> = messages
+        .into_iter()
+        .filter(|m| !m.windows(4).any(|w| w == b"bomb"))
+        .collect();
+    corpus_throughput(&tame, "corpus without bombs");
+}

@@ -1,0 +1,165 @@
+//! Container detection by content (magic bytes), never by name.
+
+/// A container format this crate opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Zip,
+    SevenZ,
+    Rar,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+    Tar,
+    Cab,
+    Iso9660,
+    Cfb,
+    Rtf,
+    Tnef,
+    Fat,
+    Arj,
+    Pdf,
+}
+
+impl Kind {
+    /// The short name used in reasons and member names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Zip => "zip",
+            Kind::SevenZ => "7z",
+            Kind::Rar => "rar",
+            Kind::Gzip => "gzip",
+            Kind::Bzip2 => "bzip2",
+            Kind::Xz => "xz",
+            Kind::Zstd => "zstd",
+            Kind::Tar => "tar",
+            Kind::Cab => "cab",
+            Kind::Iso9660 => "iso9660",
+            Kind::Cfb => "ole",
+            Kind::Rtf => "rtf",
+            Kind::Tnef => "tnef",
+            Kind::Fat => "fat",
+            Kind::Arj => "arj",
+            Kind::Pdf => "pdf",
+        }
+    }
+}
+
+/// Magic bytes at offset 0, in order of test.
+const MAGIC: &[(&[u8], Kind)] = &[
+    (b"PK\x03\x04", Kind::Zip),
+    (b"PK\x05\x06", Kind::Zip),
+    (b"PK\x07\x08PK\x03\x04", Kind::Zip),
+    (b"7z\xbc\xaf\x27\x1c", Kind::SevenZ),
+    (b"Rar!\x1a\x07", Kind::Rar),
+    (b"\x1f\x8b", Kind::Gzip),
+    (b"\xfd7zXZ\x00", Kind::Xz),
+    (b"\x28\xb5\x2f\xfd", Kind::Zstd),
+    (b"MSCF\x00\x00\x00\x00", Kind::Cab),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Kind::Cfb),
+    (b"{\\rt", Kind::Rtf),
+    (b"\x78\x9f\x3e\x22", Kind::Tnef),
+    (b"\x60\xea", Kind::Arj),
+];
+
+/// The container format of `data`, if it is one.
+pub(crate) fn container(data: &[u8]) -> Option<Kind> {
+    if let Some(&(_, kind)) = MAGIC.iter().find(|(magic, _)| data.starts_with(magic)) {
+        return Some(kind);
+    }
+    if is_pdf(data) {
+        Some(Kind::Pdf)
+    } else if is_bzip2(data) {
+        Some(Kind::Bzip2)
+    } else if is_tar(data) {
+        Some(Kind::Tar)
+    } else if is_iso9660(data) {
+        Some(Kind::Iso9660)
+    } else if is_fat(data) {
+        Some(Kind::Fat)
+    } else {
+        None
+    }
+}
+
+/// `%PDF-` within the first KiB, as readers accept it.
+fn is_pdf(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(1024)];
+    head.windows(5).any(|w| w == b"%PDF-")
+}
+
+fn is_bzip2(data: &[u8]) -> bool {
+    data.len() >= 10
+        && data.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&data[3])
+        && (data[4..10] == *b"\x31\x41\x59\x26\x53\x59"
+            || data[4..10] == *b"\x17\x72\x45\x38\x50\x90")
+}
+
+/// POSIX/GNU tar (`ustar` magic), or a v7 header whose checksum is right.
+fn is_tar(data: &[u8]) -> bool {
+    let Some(header) = data.get(..512) else {
+        return false;
+    };
+    if &header[257..262] == b"ustar" {
+        return true;
+    }
+    tar_checksum_ok(header)
+}
+
+fn tar_checksum_ok(header: &[u8]) -> bool {
+    let field = &header[148..156];
+    let digits: String = field
+        .iter()
+        .take_while(|&&b| b != 0 && b != b' ')
+        .map(|&b| b as char)
+        .collect();
+    let Ok(expected) = u32::from_str_radix(digits.trim(), 8) else {
+        return false;
+    };
+    let sum: u32 = header
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    sum == expected && header[0] != 0
+}
+
+fn is_iso9660(data: &[u8]) -> bool {
+    [0x8001usize, 0x8801, 0x9001]
+        .iter()
+        .any(|&at| data.get(at..at + 5) == Some(b"CD001"))
+}
+
+/// A FAT boot sector: jump instruction, 0x55AA signature, sane bytes per sector and a
+/// FAT type string.
+fn is_fat(data: &[u8]) -> bool {
+    let Some(boot) = data.get(..512) else {
+        return false;
+    };
+    let jump = boot[0] == 0xeb || boot[0] == 0xe9;
+    let signature = boot[510] == 0x55 && boot[511] == 0xaa;
+    let sector = u16::from_le_bytes([boot[11], boot[12]]);
+    let fat_name =
+        &boot[54..59] == b"FAT12" || &boot[54..59] == b"FAT16" || &boot[82..87] == b"FAT32";
+    jump && signature && matches!(sector, 512 | 1024 | 2048 | 4096) && fat_name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_decides_not_names() {
+        assert_eq!(container(b"PK\x03\x04rest"), Some(Kind::Zip));
+        assert_eq!(container(b"\x1f\x8b\x08"), Some(Kind::Gzip));
+        assert_eq!(container(b"hello"), None);
+        assert_eq!(container(b""), None);
+    }
+}

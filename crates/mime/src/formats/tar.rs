@@ -1,0 +1,19 @@
+//! tar archives (POSIX, GNU, v7) with the `tar` crate, from memory.
+
+use crate::walk::{Container, Failure, Member, Walker};
+
+pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+    let mut archive = tar::Archive::new(data);
+    let entries = archive.entries().map_err(|e| Failure::corrupt("tar", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Failure::corrupt("tar", e))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = crate::formats::latin1(&entry.path_bytes());
+        let size = entry.size();
+        let out = w.unpack(entry, size, size);
+        w.member(cx, Member::unpacked(name, out))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The walker: holds the part list and the account, and opens containers found by content.
+
+use std::io::Read;
+use std::panic::{self, AssertUnwindSafe};
+
+use quarantd_core::{Label, Part, PartData, PartPath};
+
+use crate::cap::{self, Unpacked};
+use crate::detect;
+use crate::formats;
+use crate::limits::{Account, Cap, Limits};
+use crate::sha256_hex;
+
+/// Why a container could not be opened completely.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The container is damaged: `"corrupt zip: ..."`.
+    Corrupt(String),
+    /// The container's directory itself is encrypted (no names are readable).
+    Encrypted(String),
+    /// A limit stopped the walk; the reason is already recorded.
+    Stopped,
+}
+
+impl Failure {
+    pub fn corrupt(kind: &str, error: impl std::fmt::Display) -> Self {
+        Failure::Corrupt(format!("corrupt {kind}: {error}"))
+    }
+}
+
+/// A member found in a container, before it becomes a part.
+#[derive(Debug, Default)]
+pub(crate) struct Member {
+    /// The name as the container stores it (never used as a file system path).
+    pub name: String,
+    /// The unpacked content, or as much of it as was unpacked.
+    pub content: Unpacked,
+    /// The member is encrypted: its content is not available.
+    pub encrypted: bool,
+}
+
+impl Member {
+    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Member {
+            name: name.into(),
+            content: Unpacked {
+                bytes,
+                ..Unpacked::default()
+            },
+            encrypted: false,
+        }
+    }
+
+    pub fn unpacked(name: impl Into<String>, content: Unpacked) -> Self {
+        Member {
+            name: name.into(),
+            content,
+            encrypted: false,
+        }
+    }
+
+    pub fn encrypted(name: impl Into<String>) -> Self {
+        Member {
+            name: name.into(),
+            encrypted: true,
+            ..Member::default()
+        }
+    }
+}
+
+/// Where the members of the container being opened go.
+#[derive(Debug, Clone)]
+pub(crate) struct Container {
+    /// Index of the container's part.
+    pub at: usize,
+    /// Path its members are named below.
+    pub base: PartPath,
+    /// Nesting depth of its members.
+    pub depth: usize,
+    /// A short name of the format, for reasons (`"zip"`).
+    pub kind: &'static str,
+}
+
+pub(crate) struct Walker<'l> {
+    pub account: Account<'l>,
+    pub parts: Vec<PartData>,
+}
+
+impl<'l> Walker<'l> {
+    pub fn new(limits: &'l Limits) -> Self {
+        Walker {
+            account: Account::new(limits),
+            parts: Vec::new(),
+        }
+    }
+
+    pub fn limits(&self) -> &'l Limits {
+        self.account.limits
+    }
+
+    /// Records a part unless the part limit is reached; then marks `parent` instead.
+    pub fn push(&mut self, parent: usize, data: PartData) -> Option<usize> {
+        if self.parts.len() >= self.limits().max_parts {
+            let reason = format!("more than {} parts", self.limits().max_parts);
+            self.mark(parent, reason);
+            return None;
+        }
+        self.parts.push(data);
+        Some(self.parts.len() - 1)
+    }
+
+    pub fn mark(&mut self, at: usize, reason: impl Into<String>) {
+        if let Some(p) = self.parts.get_mut(at) {
+            p.part.mark_unscannable(reason);
+        }
+    }
+
+    /// The cap for unpacking a member of `packed` bytes.
+    pub fn cap(&self, packed: u64) -> Cap {
+        self.account.cap(packed)
+    }
+
+    /// Unpacks a decoder through the one capped reader and charges the account.
+    pub fn unpack(&mut self, reader: impl Read, packed: u64, size_hint: u64) -> Unpacked {
+        let out = cap::unpack(reader, &self.cap(packed), size_hint);
+        self.account.charge(out.bytes.len() as u64);
+        out
+    }
+
+    /// Charges bytes unpacked by a decoder outside [`Walker::unpack`].
+    pub fn charge(&mut self, out: Unpacked) -> Unpacked {
+        self.account.charge(out.bytes.len() as u64);
+        out
+    }
+
+    /// Records a member of `cx` and opens it in turn. `Err(Stopped)` when a limit says
+    /// the container's walk must end.
+    pub fn member(&mut self, cx: &Container, member: Member) -> Result<(), Failure> {
+        if let Some(reason) = self.account.out_of_time() {
+            self.mark(cx.at, reason);
+            return Err(Failure::Stopped);
+        }
+        let name = clean_name(&member.name);
+        let path = join(&cx.base, &name);
+        let mut data = new_part(path.clone(), Some(member.name), None, member.content.bytes);
+        if member.encrypted {
+            data.part.add_label(Label::Encrypted);
+        }
+        if let Some(capped) = member.content.capped {
+            data.part.mark_unscannable(capped);
+        } else if let Some(error) = member.content.error {
+            data.part
+                .mark_unscannable(format!("corrupt {} member: {error}", cx.kind));
+        }
+        let Some(at) = self.push(cx.at, data) else {
+            return Err(Failure::Stopped);
+        };
+        self.open(at, path, cx.depth);
+        Ok(())
+    }
+
+    /// Opens the part at `at` if its content is a container, adding its members below
+    /// `base`. `depth` is the part's own depth.
+    pub fn open(&mut self, at: usize, base: PartPath, depth: usize) {
+        let Some(kind) = detect::container(&self.parts[at].content) else {
+            return;
+        };
+        if self.parts[at].part.labels.contains(&Label::Unscannable) {
+            return;
+        }
+        if depth >= self.limits().max_depth {
+            let reason = format!("nested deeper than {} levels", self.limits().max_depth);
+            self.mark(at, reason);
+            return;
+        }
+        let content = std::mem::take(&mut self.parts[at].content);
+        let cx = Container {
+            at,
+            base,
+            depth: depth + 1,
+            kind: kind.name(),
+        };
+        let opened = panic::catch_unwind(AssertUnwindSafe(|| {
+            formats::open(self, &cx, kind, &content)
+        }));
+        let result = opened.unwrap_or_else(|_| {
+            Err(Failure::Corrupt(format!(
+                "{} decoder failed unexpectedly",
+                kind.name()
+            )))
+        });
+        self.parts[at].content = content;
+        self.fail(&cx, result);
+    }
+
+    fn fail(&mut self, cx: &Container, result: Result<(), Failure>) {
+        match result {
+            Ok(()) | Err(Failure::Stopped) => {}
+            Err(Failure::Corrupt(reason)) => self.mark(cx.at, reason),
+            Err(Failure::Encrypted(reason)) => {
+                self.parts[cx.at].part.add_label(Label::Encrypted);
+                self.mark(cx.at, reason);
+            }
+        }
+    }
+}
+
+/// The path of member `name` below `base` (no leading `/` below the root).
+pub(crate) fn join(base: &PartPath, name: &str) -> PartPath {
+    if base.0.is_empty() {
+        PartPath(name.to_string())
+    } else {
+        base.member(name)
+    }
+}
+
+/// A member name made fit for a part path: separators normalised, no empty segments,
+/// control characters replaced. The original name stays in `filename`.
+pub(crate) fn clean_name(name: &str) -> String {
+    let name: String = name
+        .chars()
+        .map(|c| match c {
+            '\\' => '/',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let segments: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.is_empty() {
+        "_".to_string()
+    } else {
+        segments.join("/")
+    }
+}
+
+/// A new part with `content`, its size and hash.
+pub(crate) fn new_part(
+    path: PartPath,
+    filename: Option<String>,
+    declared_type: Option<String>,
+    content: Vec<u8>,
+) -> PartData {
+    PartData {
+        part: Part {
+            path,
+            filename,
+            declared_type,
+            detected_type: None,
+            size: content.len() as u64,
+            sha256: sha256_hex(&content),
+            labels: Vec::new(),
+            unscannable_reason: None,
+        },
+        content,
+    }
+}

@@ -1,0 +1,18 @@
+//! Fuzz target: `decompose` (as a message) and `decompose_file` (as a bare attachment) must
+//! never panic and must stay within their limits on any input.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use quarantd_mime::{decompose, decompose_file, Limits};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits {
+        max_total_unpacked: 16 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let message = decompose(data, &limits);
+    assert!(!message.parts.is_empty());
+    let file = decompose_file(data, Some("fuzz.bin"), &limits);
+    let unpacked: u64 = file.parts.iter().skip(1).map(|p| p.part.size).sum();
+    assert!(unpacked <= limits.max_total_unpacked * 2);
+});
