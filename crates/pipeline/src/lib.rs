@@ -11,9 +11,11 @@
 //! stage becomes a 4xx for that message alone.
 
 pub mod headers;
+pub mod scanning;
 pub mod stages;
 
 mod process;
 
 pub use process::{Pipeline, PipelineConfig};
+pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
 pub use stages::{Classify, Decide, Decompose, Scan, StageError, Stages};

@@ -20,6 +20,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Decompose, classify and judge one message file and print its parts and the verdict.
     Inspect(InspectArgs),
+    /// Manage quarantd's own ClamAV signatures (.hsb/.cdb files in the signature directory).
+    Signatures(SignaturesArgs),
 }
 
 /// `quarantd inspect`
@@ -31,9 +33,16 @@ pub struct InspectArgs {
     /// Print one JSON object instead of the tree.
     #[arg(long)]
     pub json: bool,
-    /// Configuration file for the analysis limits. Without one, embedded defaults are used.
+    /// Configuration file for the analysis limits and scanners. Without one, embedded
+    /// defaults are used.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// clamd to scan with (host:port or a socket path), overriding the config file.
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_scan")]
+    pub clamd: Option<String>,
+    /// Do not ask any virus scanner.
+    #[arg(long)]
+    pub no_scan: bool,
 }
 
 /// Log line format.
@@ -67,4 +76,59 @@ pub struct ServeArgs {
     /// Log level (error, warn, info, debug, trace), overriding the config file.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// clamd to scan with (host:port or a socket path), overriding the config file.
+    #[arg(long, value_name = "ADDR")]
+    pub clamd: Option<String>,
+}
+
+/// `quarantd signatures`
+#[derive(Debug, Args)]
+pub struct SignaturesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SignaturesCommand,
+    /// Configuration file (`scan.signature_dir`, `scan.clamd.address`).
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// The signature directory (clamd's DatabaseDirectory), overriding the config file.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub signature_dir: Option<PathBuf>,
+    /// clamd to reload (host:port or a socket path), overriding the config file.
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub clamd: Option<String>,
+}
+
+/// `quarantd signatures add|list|remove`
+#[derive(Debug, Subcommand)]
+pub enum SignaturesCommand {
+    /// Add a signature: a whole FILE, a --sha256 with --size, or --archive-member-name.
+    Add(SignaturesAddArgs),
+    /// List the own signatures.
+    List,
+    /// Remove the signature NAME.
+    Remove {
+        /// The signature's name.
+        name: String,
+    },
+}
+
+/// `quarantd signatures add`
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "sha256", "archive_member_name"])))]
+pub struct SignaturesAddArgs {
+    /// A file to detect wherever it appears (by SHA-256 and size).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The signature's name (letters, digits, '.', '_', '-').
+    #[arg(long)]
+    pub name: String,
+    /// The SHA-256 (hex) of the file to detect; needs --size.
+    #[arg(long, value_name = "HEX", requires = "size")]
+    pub sha256: Option<String>,
+    /// The size in bytes of the file to detect.
+    #[arg(long, value_name = "N", requires = "sha256")]
+    pub size: Option<u64>,
+    /// A container signature (.cdb): detect archive members whose name matches REGEX.
+    #[arg(long, value_name = "REGEX")]
+    pub archive_member_name: Option<String>,
 }

@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub analysis: RawAnalysis,
     /// `[log]`
     pub log: RawLog,
+    /// `[scan]`
+    pub scan: crate::scan_config::RawScan,
 }
 
 /// `[server]`: the inbound SMTP side.
@@ -144,6 +146,7 @@ pub struct Settings {
     pub mime_limits: quarantd_mime::Limits,
     pub log_format: LogFormat,
     pub log_level: tracing::Level,
+    pub scan: crate::scan_config::ScanSettings,
 }
 
 /// One problem in a configuration, at a key path such as `server.max_sessions`.
@@ -214,19 +217,19 @@ fn toml_error_key(text: &str, err: &toml::de::Error) -> String {
 }
 
 /// Collects issues while validating.
-struct Check {
-    issues: Vec<ConfigIssue>,
+pub(crate) struct Check {
+    pub(crate) issues: Vec<ConfigIssue>,
 }
 
 impl Check {
-    fn fail(&mut self, key: &str, message: impl Into<String>) {
+    pub(crate) fn fail(&mut self, key: &str, message: impl Into<String>) {
         self.issues.push(ConfigIssue {
             key: key.into(),
             message: message.into(),
         });
     }
 
-    fn positive(&mut self, key: &str, value: u64) -> u64 {
+    pub(crate) fn positive(&mut self, key: &str, value: u64) -> u64 {
         if value == 0 {
             self.fail(key, "must be greater than 0");
             return 1;
@@ -234,7 +237,7 @@ impl Check {
         value
     }
 
-    fn secs(&mut self, key: &str, value: u64) -> Duration {
+    pub(crate) fn secs(&mut self, key: &str, value: u64) -> Duration {
         Duration::from_secs(self.positive(key, value))
     }
 
@@ -330,6 +333,7 @@ impl RawConfig {
         let mime_limits = quarantd_mime::Limits {
             max_depth: check.positive("analysis.max_depth", a.max_depth) as usize,
             max_parts: check.positive("analysis.max_parts", a.max_parts) as usize,
+            ..quarantd_mime::Limits::default()
         };
         let log_level = self
             .log
@@ -345,6 +349,7 @@ impl RawConfig {
                 );
                 tracing::Level::INFO
             });
+        let scan = self.scan.validate(&mut check);
         if !check.issues.is_empty() {
             return Err(ConfigErrors {
                 source: source.to_string(),
@@ -361,6 +366,7 @@ impl RawConfig {
             mime_limits,
             log_format: self.log.format,
             log_level,
+            scan,
         })
     }
 }
@@ -401,6 +407,10 @@ mod tests {
         );
         assert_eq!(example.listen, defaults.listen);
         assert_eq!(example.data_dir, defaults.data_dir);
+        assert_eq!(
+            format!("{:?}", example.scan),
+            format!("{:?}", defaults.scan)
+        );
     }
 
     #[test]

@@ -17,9 +17,18 @@ pub fn main(args: InspectArgs) -> anyhow::Result<()> {
         || "embedded defaults".to_string(),
         |p| p.display().to_string(),
     );
-    let settings = config::load(args.config.as_deref())?.validate(&source)?;
+    let mut raw_config = config::load(args.config.as_deref())?;
+    if let Some(clamd) = &args.clamd {
+        raw_config.scan.clamd.address = clamd.clone();
+    }
+    let settings = raw_config.validate(&source)?;
     let raw = read_input(&args.file)?;
-    let stages = Stages::standard(settings.mime_limits.clone());
+    let mut stages = Stages::standard(settings.mime_limits.clone());
+    if !args.no_scan {
+        if let Some((stage, _)) = settings.scan.stage() {
+            stages = stages.with_scanner(Box::new(stage));
+        }
+    }
     let pipeline = Pipeline::new(settings.pipeline.clone(), stages);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -7,4 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod logging;
+pub mod scan_config;
 pub mod serve;
+pub mod signatures;

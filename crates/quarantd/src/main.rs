@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => quarantd::serve::main(args),
         Command::Inspect(args) => quarantd::inspect::main(args),
+        Command::Signatures(args) => quarantd::signatures::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,7 +31,7 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         let listener = bind(&settings).await?;
         let shutdown = ShutdownSignal::new();
         tokio::spawn(on_signal(shutdown.clone()));
-        let stages = Stages::standard(settings.mime_limits.clone());
+        let stages = stages_for(&settings).await;
         run(settings, listener, stages, shutdown).await;
         Ok(())
     })
@@ -55,11 +55,43 @@ pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
     if let Some(level) = &args.log_level {
         raw.log.level = level.clone();
     }
+    if let Some(clamd) = &args.clamd {
+        raw.scan.clamd.address = clamd.clone();
+    }
     let source = args.config.as_ref().map_or_else(
         || "embedded defaults and flags".to_string(),
         |p| p.display().to_string(),
     );
     Ok(raw.validate(&source)?)
+}
+
+/// The standard stages with the configured scanners; checks clamd with PING once.
+pub async fn stages_for(settings: &Settings) -> Stages {
+    let stages = Stages::standard(settings.mime_limits.clone());
+    let Some((stage, scanner)) = settings.scan.stage() else {
+        tracing::warn!("No virus scanner configured (scan.clamd.address, [[scan.command]]): messages are not scanned.");
+        return stages;
+    };
+    tracing::info!(engine = scanner.engine(), "Virus scanning enabled.");
+    if let Some(clamd) = &settings.scan.clamd {
+        check_clamd(clamd.clone()).await;
+    }
+    stages.with_scanner(Box::new(stage))
+}
+
+/// Logs whether clamd answers PING and its VERSION; a clamd that is down is not fatal
+/// (messages get 4xx until it answers).
+async fn check_clamd(config: quarantd_scan::clamd::ClamdConfig) {
+    let clamd = quarantd_scan::clamd::Clamd::new(config);
+    match clamd.ping().await {
+        Ok(()) => {
+            let version = clamd.version().await.unwrap_or_default();
+            tracing::info!(clamd = %clamd.config().addr, version = %version, "clamd answers PING.");
+        }
+        Err(err) => {
+            tracing::warn!(clamd = %clamd.config().addr, error = %err, "clamd does not answer PING; messages are deferred until it does.");
+        }
+    }
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {

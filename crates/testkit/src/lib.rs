@@ -4,6 +4,8 @@
 //!   records every transaction it sees, with fault injection controlled by
 //!   [`SinkConfig`] (reply overrides, deterministic random temporary failures,
 //!   a "never answer after the dot" mode for timeout tests).
+//! * [`Clamd`] starts a private clamd (own config, socket, port and database directory)
+//!   and kills it when dropped.
 //! * [`Client`] is a tiny SMTP client for driving a server from tests
 //!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
 //!
@@ -33,8 +35,11 @@
 //! # }
 //! ```
 
+mod clamd;
 mod client;
 mod sink;
+
+pub use clamd::Clamd;
 
 pub use client::{dot_stuff, Client, Reply};
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};

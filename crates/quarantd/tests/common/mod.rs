@@ -25,6 +25,8 @@ pub struct Extra {
     pub server: &'static str,
     pub relay: &'static str,
     pub analysis: &'static str,
+    /// Whole `[scan]`/`[scan.clamd]` sections, appended at the end of the config.
+    pub scan: String,
 }
 
 /// A running `quarantd serve`.
@@ -43,11 +45,12 @@ impl Daemon {
         let addr = free_addr();
         let config = format!(
             "[server]\nlisten = \"{addr}\"\nhostname = \"filter.test\"\ndata_dir = \"{data}\"\n{server}\n\
-             [relay]\naddress = \"{relay}\"\n{relay_extra}\n[analysis]\n{analysis}\n[log]\nformat = \"json\"\nlevel = \"info\"\n",
+             [relay]\naddress = \"{relay}\"\n{relay_extra}\n[analysis]\n{analysis}\n[log]\nformat = \"json\"\nlevel = \"info\"\n{scan}\n",
             data = dir.path().join("var").display(),
             server = extra.server,
             relay_extra = extra.relay,
             analysis = extra.analysis,
+            scan = extra.scan,
         );
         let path = dir.path().join("quarantd.toml");
         std::fs::write(&path, config).expect("write config");

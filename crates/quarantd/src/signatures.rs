@@ -1,0 +1,137 @@
+//! `quarantd signatures add|list|remove`: quarantd's own ClamAV signatures.
+//!
+//! The files are changed atomically in the signature directory, then clamd gets `RELOAD`
+//! and the command waits until clamd detects a fresh canary before it records the new
+//! generation that running daemons watch (`quarantd_scan::generation`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use quarantd_scan::clamd::{Clamd, ClamdAddr, ClamdConfig};
+use quarantd_scan::signatures::{publish, OwnSignature, SignatureDir, SignatureKind};
+
+use crate::cli::{SignaturesAddArgs, SignaturesArgs, SignaturesCommand};
+use crate::config;
+
+/// Runs one `signatures` command.
+pub fn main(args: SignaturesArgs) -> anyhow::Result<()> {
+    let target = Target::from_args(&args)?;
+    match &args.command {
+        SignaturesCommand::List => list(&target),
+        SignaturesCommand::Add(add_args) => {
+            let signature = signature_from(add_args)?;
+            target.dir.add(&signature)?;
+            println!(
+                "added {} ({}) to {}",
+                signature.name,
+                describe(&signature.kind),
+                target.dir.path().display()
+            );
+            target.publish()
+        }
+        SignaturesCommand::Remove { name } => {
+            let removed = target.dir.remove(name)?;
+            println!("removed {} ({})", removed.name, describe(&removed.kind));
+            target.publish()
+        }
+    }
+}
+
+/// Where the signatures go and which clamd loads them.
+struct Target {
+    dir: SignatureDir,
+    clamd: Option<Clamd>,
+    wait: std::time::Duration,
+}
+
+impl Target {
+    fn from_args(args: &SignaturesArgs) -> anyhow::Result<Target> {
+        let raw = config::load(args.config.as_deref())?;
+        let dir: PathBuf = match &args.signature_dir {
+            Some(dir) => dir.clone(),
+            None if !raw.scan.signature_dir.as_os_str().is_empty() => raw.scan.signature_dir.clone(),
+            None => bail!("no signature directory: give --signature-dir DIR or set scan.signature_dir in the config file"),
+        };
+        if !dir.is_dir() {
+            bail!("the signature directory {} does not exist", dir.display());
+        }
+        let address = args
+            .clamd
+            .clone()
+            .unwrap_or_else(|| raw.scan.clamd.address.clone());
+        let clamd = if address.is_empty() {
+            None
+        } else {
+            let addr: ClamdAddr = address.parse().context("--clamd")?;
+            Some(Clamd::new(ClamdConfig::new(addr)))
+        };
+        Ok(Target {
+            dir: SignatureDir::new(dir),
+            clamd,
+            wait: std::time::Duration::from_secs(raw.scan.reload_wait_secs.max(1)),
+        })
+    }
+
+    /// RELOAD, wait for clamd to confirm, record the generation.
+    fn publish(&self) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let published = runtime.block_on(publish(&self.dir, self.clamd.as_ref(), self.wait))?;
+        match (&self.clamd, published.warning) {
+            (_, None) => {
+                println!(
+                    "clamd reloaded and detects the change (generation {})",
+                    published.generation
+                );
+                Ok(())
+            }
+            (None, Some(warning)) => {
+                eprintln!("quarantd: warning: {warning}");
+                Ok(())
+            }
+            (Some(_), Some(warning)) => {
+                bail!("the signature files are written, but {warning}")
+            }
+        }
+    }
+}
+
+fn signature_from(args: &SignaturesAddArgs) -> anyhow::Result<OwnSignature> {
+    if let Some(file) = &args.file {
+        let content =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        if content.is_empty() {
+            bail!(
+                "{} is empty; an empty file cannot be a signature",
+                file.display()
+            );
+        }
+        return Ok(OwnSignature::of_file(&args.name, &content)?);
+    }
+    if let (Some(sha256), Some(size)) = (&args.sha256, args.size) {
+        if size == 0 {
+            bail!("--size must be greater than 0");
+        }
+        return Ok(OwnSignature::of_hash(&args.name, sha256, size)?);
+    }
+    if let Some(regex) = &args.archive_member_name {
+        return Ok(OwnSignature::of_member_name(&args.name, regex)?);
+    }
+    bail!("give a FILE, --sha256 HEX --size N, or --archive-member-name REGEX")
+}
+
+fn list(target: &Target) -> anyhow::Result<()> {
+    for signature in target.dir.list()? {
+        println!("{}\t{}", signature.name, describe(&signature.kind));
+    }
+    Ok(())
+}
+
+fn describe(kind: &SignatureKind) -> String {
+    match kind {
+        SignatureKind::Hash { sha256, size } => format!("sha256 {sha256} size {size}"),
+        SignatureKind::ArchiveMember { regex } => format!("archive member name {regex}"),
+    }
+}

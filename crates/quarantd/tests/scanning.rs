@@ -1,0 +1,541 @@
+//! Virus scanning end to end on a real clamd (Debian's clamav-daemon, a private instance
+//! with a signature directory this test writes): detections in every wrapping are rejected
+//! with 554, the clean corpus gets no finding, clamd down or silent gives 4xx, own signatures
+//! take effect without a restart, and a repeated attachment is answered from the cache.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, Extra};
+use quarantd_scan::clamd::{Clamd as ClamdClient, ClamdConfig};
+use quarantd_scan::generation::GenerationWatch;
+use quarantd_scan::{MessageScanner, MessageScannerConfig};
+use quarantd_testkit::{Clamd, Client, Sink, SinkConfig};
+
+const WAIT: Duration = Duration::from_secs(60);
+const TESTFILES: &str = "/usr/share/clamav-testfiles";
+const CORPUS: &str = "../../../shared/corpus/messages";
+
+/// The EICAR test string, kept as hex so this file is not itself flagged by scanners.
+const EICAR_HEX: &str = "58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a";
+
+fn eicar() -> Vec<u8> {
+    (0..EICAR_HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&EICAR_HEX[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A signature directory with an EICAR body signature (.ndb) written here, and a running
+/// clamd on it.
+struct Setup {
+    dir: tempfile::TempDir,
+    clamd: Clamd,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("test-eicar.ndb"),
+            format!("Test.EICAR-Body:0:*:{EICAR_HEX}\n"),
+        )
+        .unwrap();
+        let clamd = Clamd::start(dir.path()).expect("clamd starts (scripts/install-test-deps.sh)");
+        Setup { dir, clamd }
+    }
+
+    fn sig_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `quarantd signatures ARGS --signature-dir DIR --clamd SOCKET`.
+    fn signatures(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_quarantd"))
+            .arg("signatures")
+            .args(args)
+            .arg("--signature-dir")
+            .arg(self.sig_dir())
+            .arg("--clamd")
+            .arg(self.clamd.socket())
+            .output()
+            .expect("run quarantd signatures")
+    }
+
+    fn add_signature(&self, args: &[&str]) {
+        let out = self.signatures(args);
+        assert!(
+            out.status.success(),
+            "signatures {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn scan_section(&self, clamd_addr: &str) -> String {
+        format!(
+            "[scan]\nsignature_dir = \"{}\"\n[scan.clamd]\naddress = \"{clamd_addr}\"\ntimeout_secs = 30\n",
+            self.sig_dir().display()
+        )
+    }
+
+    async fn daemon(&self, sink: &Sink) -> Daemon {
+        let scan = self.scan_section(&self.clamd.socket().display().to_string());
+        Daemon::start(
+            sink.addr(),
+            Extra {
+                scan,
+                ..Extra::default()
+            },
+        )
+        .await
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (n, chunk) in data.chunks(3).enumerate() {
+        if n > 0 && n % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((v >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A message with a text part and `content` attached as `name` (base64).
+fn with_attachment(marker: &str, name: &str, content: &[u8]) -> Vec<u8> {
+    format!(
+        "From: a@example.org\r\nTo: b@example.org\r\nSubject: {marker}\r\nMessage-ID: <{marker}@example.org>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nsee attached, {marker}\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        base64(content)
+    )
+    .into_bytes()
+}
+
+/// `inner` forwarded as a message/rfc822 attachment.
+fn nested(marker: &str, inner: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "From: c@example.org\r\nTo: d@example.org\r\nSubject: fwd {marker}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain\r\n\r\nforwarded\r\n\
+         --b2\r\nContent-Type: message/rfc822\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(inner);
+    out.extend_from_slice(b"\r\n--b2--\r\n");
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A zip with one stored member.
+fn zip(name: &str, data: &[u8]) -> Vec<u8> {
+    let (crc, len, nlen) = (crc32(data), data.len() as u32, name.len() as u16);
+    let mut out = Vec::new();
+    out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x21\x00");
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&nlen.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(data);
+    let central_at = out.len() as u32;
+    out.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x21\x00");
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&nlen.to_le_bytes());
+    out.extend_from_slice(&[0; 16]);
+    out.extend_from_slice(name.as_bytes());
+    let central_len = out.len() as u32 - central_at;
+    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+    out.extend_from_slice(&central_len.to_le_bytes());
+    out.extend_from_slice(&central_at.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+/// A 7z archive with one member stored with the Copy coder.
+fn seven_z(name: &str, data: &[u8]) -> Vec<u8> {
+    assert!(data.len() < 0x4000 && name.len() < 50);
+    let number = |n: usize| -> Vec<u8> {
+        if n < 0x80 {
+            vec![n as u8]
+        } else {
+            vec![0x80 | (n >> 8) as u8, n as u8]
+        }
+    };
+    let mut header = vec![0x01, 0x04, 0x06, 0x00, 0x01, 0x09];
+    header.extend(number(data.len()));
+    header.extend([0x00, 0x07, 0x0B, 0x01, 0x00, 0x01, 0x01, 0x00, 0x0C]);
+    header.extend(number(data.len()));
+    header.extend([0x0A, 0x01]);
+    header.extend(crc32(data).to_le_bytes());
+    header.extend([0x00, 0x00, 0x05, 0x01, 0x11]);
+    let utf16: Vec<u8> = name
+        .encode_utf16()
+        .chain([0])
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    header.extend(number(utf16.len() + 1));
+    header.push(0x00);
+    header.extend(utf16);
+    header.extend([0x00, 0x00]);
+    let mut start = Vec::new();
+    start.extend((data.len() as u64).to_le_bytes());
+    start.extend((header.len() as u64).to_le_bytes());
+    start.extend(crc32(&header).to_le_bytes());
+    let mut out = b"7z\xBC\xAF\x27\x1C\x00\x04".to_vec();
+    out.extend(crc32(&start).to_le_bytes());
+    out.extend(start);
+    out.extend_from_slice(data);
+    out.extend(header);
+    out
+}
+
+async fn send(daemon: &Daemon, message: &[u8]) -> quarantd_testkit::Reply {
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.set_timeout(WAIT);
+    client.handshake("mx.example.org").await.unwrap();
+    client
+        .send_message("a@example.org", &["b@example.org"], message)
+        .await
+        .unwrap()
+}
+
+fn testfile(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(TESTFILES).join(name)).expect("clamav-testfiles installed")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn viruses_are_rejected_bare_zipped_in_7z_and_nested() {
+    let setup = Setup::start();
+    let clam = format!("{TESTFILES}/clam.exe");
+    setup.add_signature(&["add", &clam, "--name", "Test.ClamExe"]);
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = setup.daemon(&sink).await;
+
+    let (eicar, clam) = (eicar(), testfile("clam.exe"));
+    let eicar_7z = seven_z("eicar.com", &eicar);
+    assert!(
+        setup.clamd.scan(&eicar_7z).unwrap().contains("FOUND"),
+        "the hand-made 7z opens in clamd"
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "eicar-bare",
+            with_attachment("e1", "eicar.com", &eicar),
+            "Test.EICAR-Body",
+        ),
+        (
+            "eicar-zip",
+            with_attachment("e2", "eicar.zip", &zip("eicar.com", &eicar)),
+            "Test.EICAR-Body",
+        ),
+        (
+            "eicar-7z",
+            with_attachment("e3", "eicar.7z", &eicar_7z),
+            "Test.EICAR-Body",
+        ),
+        (
+            "eicar-nested",
+            nested("e4", &with_attachment("e4i", "eicar.com", &eicar)),
+            "Test.EICAR-Body",
+        ),
+        (
+            "clam-bare",
+            with_attachment("c1", "clam.exe", &clam),
+            "Test.ClamExe",
+        ),
+        (
+            "clam-zip",
+            with_attachment("c2", "clam.zip", &testfile("clam.zip")),
+            "Test.ClamExe",
+        ),
+        (
+            "clam-7z",
+            with_attachment("c3", "clam.7z", &testfile("clam.7z")),
+            "Test.ClamExe",
+        ),
+        (
+            "clam-nested",
+            nested("c4", &with_attachment("c4i", "clam.exe", &clam)),
+            "Test.ClamExe",
+        ),
+        (
+            "eicar-body",
+            b"Subject: plain\r\n\r\n"
+                .iter()
+                .chain(eicar.iter())
+                .copied()
+                .collect(),
+            "Test.EICAR-Body",
+        ),
+    ];
+    for (label, message, virus) in cases {
+        let reply = send(&daemon, &message).await;
+        assert_eq!(reply.code, 554, "{label}: {reply}");
+        assert!(reply.text().starts_with("5.7.1"), "{label}: {reply}");
+        assert!(
+            reply.text().contains(virus),
+            "{label}: {reply} names {virus}"
+        );
+    }
+    assert!(sink.messages().is_empty(), "nothing reached the relay");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clean_corpus_gets_no_finding_from_clamd() {
+    let setup = Setup::start();
+    let scanner = MessageScanner::new(
+        Box::new(ClamdClient::new(ClamdConfig::new(
+            setup.clamd.socket().display().to_string().parse().unwrap(),
+        ))),
+        GenerationWatch::new(None, Duration::ZERO),
+        MessageScannerConfig::default(),
+    );
+    let manifest = Path::new(CORPUS).join("MANIFEST.tsv");
+    let text = std::fs::read_to_string(&manifest).expect("shared corpus present");
+    let mut count = 0;
+    for line in text.lines().skip(1) {
+        let file = line.split('\t').next().unwrap();
+        let raw = std::fs::read(Path::new(CORPUS).join(file)).unwrap();
+        let parts = quarantd_mime::decompose(&raw, &quarantd_mime::Limits::default()).parts;
+        let report = scanner
+            .scan_message(&raw, &parts)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(report.findings.is_empty(), "{file}: {:?}", report.findings);
+        count += 1;
+    }
+    assert!(count > 300, "{count} corpus messages");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clamd_stopped_gives_4xx_and_nothing_passes() {
+    let mut setup = Setup::start();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = setup.daemon(&sink).await;
+    let reply = send(&daemon, &with_attachment("up", "a.txt", b"hello")).await;
+    assert_eq!(reply.code, 250, "{reply}");
+    setup.clamd.stop();
+    for n in 0..3 {
+        let reply = send(
+            &daemon,
+            &with_attachment(&format!("down{n}"), "a.txt", b"hello"),
+        )
+        .await;
+        assert_eq!(reply.code, 451, "{reply}");
+    }
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "only the message scanned while clamd was up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_clamd_times_out_with_4xx() {
+    let setup = Setup::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let scan = setup
+        .scan_section(&addr.to_string())
+        .replace("timeout_secs = 30", "timeout_secs = 1");
+    let daemon = Daemon::start(
+        sink.addr(),
+        Extra {
+            scan,
+            ..Extra::default()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let reply = send(&daemon, &with_attachment("t", "a.txt", b"hello")).await;
+    assert_eq!(reply.code, 451, "{reply}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(sink.messages().is_empty());
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signatures_added_later_are_detected_without_a_restart() {
+    let setup = Setup::start();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = setup.daemon(&sink).await;
+    let payload = format!(
+        "a harmless file that becomes bad {}",
+        quarantd_core::id::new_id()
+    );
+    let file: PathBuf = setup.sig_dir().join("payload.bin.src");
+    std::fs::write(&file, &payload).unwrap();
+
+    let first = send(
+        &daemon,
+        &with_attachment("before", "p.bin", payload.as_bytes()),
+    )
+    .await;
+    assert_eq!(first.code, 250, "{first}");
+    setup.add_signature(&["add", file.to_str().unwrap(), "--name", "Local.Fresh"]);
+    let list = setup.signatures(&["list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("Local.Fresh"));
+    let after = send(
+        &daemon,
+        &with_attachment("after", "p.bin", payload.as_bytes()),
+    )
+    .await;
+    assert_eq!(after.code, 554, "{after}");
+    assert!(after.text().contains("Local.Fresh"), "{after}");
+
+    setup.add_signature(&[
+        "add",
+        "--archive-member-name",
+        r"^invoice[0-9]+\.scr$",
+        "--name",
+        "Local.InvoiceScr",
+    ]);
+    let member = send(
+        &daemon,
+        &with_attachment("m", "i.zip", &zip("invoice42.scr", b"MZ harmless")),
+    )
+    .await;
+    assert_eq!(member.code, 554, "{member}");
+    assert!(member.text().contains("Local.InvoiceScr"), "{member}");
+
+    setup.add_signature(&["remove", "Local.Fresh"]);
+    let removed = send(
+        &daemon,
+        &with_attachment("removed", "p.bin", payload.as_bytes()),
+    )
+    .await;
+    assert_eq!(removed.code, 250, "{removed}");
+    assert_eq!(sink.messages().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_attachment_hits_the_cache() {
+    let setup = Setup::start();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = setup.daemon(&sink).await;
+    let attachment = testfile("clam.pdf")
+        .iter()
+        .map(|b| b ^ 0x5a)
+        .collect::<Vec<u8>>();
+    for n in 0..3 {
+        let reply = send(
+            &daemon,
+            &with_attachment(&format!("news{n}"), "news.bin", &attachment),
+        )
+        .await;
+        assert_eq!(reply.code, 250, "{reply}");
+    }
+    let events = daemon.events("Message scanned.");
+    let hits: Vec<u64> = events
+        .iter()
+        .map(|e| e["cache_hits"].as_u64().unwrap())
+        .collect();
+    assert_eq!(hits, [0, 1, 1], "{events:?}");
+    assert_eq!(events[2]["total_cache_hits"], 2);
+}
+
+#[test]
+fn bad_signature_input_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_quarantd"))
+            .arg("signatures")
+            .args(args)
+            .arg("--signature-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["add", "--sha256", "abc", "--size", "3", "--name", "X"],
+            "invalid SHA-256",
+        ),
+        (
+            &[
+                "add",
+                "--sha256",
+                &"a".repeat(64),
+                "--size",
+                "3",
+                "--name",
+                "bad name",
+            ],
+            "invalid signature name",
+        ),
+        (
+            &["add", "--archive-member-name", "a:b", "--name", "X"],
+            "invalid archive member regex",
+        ),
+        (&["add", "/nonexistent/file", "--name", "X"], "cannot read"),
+        (&["remove", "Nope"], "no signature named"),
+    ];
+    for (args, expected) in cases {
+        let out = run(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let ok = run(&[
+        "add",
+        "--sha256",
+        &"a".repeat(64),
+        "--size",
+        "3",
+        "--name",
+        "Local.Ok",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let dup = run(&[
+        "add",
+        "--sha256",
+        &"b".repeat(64),
+        "--size",
+        "3",
+        "--name",
+        "Local.Ok",
+    ]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
+}

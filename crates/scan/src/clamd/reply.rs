@@ -1,0 +1,217 @@
+//! clamd's replies, parsed sans-IO: bytes in, a typed reply or a typed error out.
+//!
+//! With `z`-prefixed commands every reply ends with a NUL byte. The forms of `INSTREAM`:
+//!
+//! ```text
+//! stream: OK
+//! stream: Eicar-Signature FOUND
+//! stream: Eicar-Signature(44d88612fea8a8f36de82e1278abb02f:68) FOUND   (ExtendedDetectionInfo)
+//! stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND                   (AlertExceedsMax)
+//! stream: Can't allocate memory ERROR
+//! INSTREAM size limit exceeded. ERROR
+//! COMMAND READ TIMED OUT
+//! ```
+//!
+//! With `AllowAllMatchScan` several `FOUND` records may arrive before clamd closes.
+
+/// Longest reply read from clamd, all records together; more is an error.
+pub const MAX_REPLY: usize = 16 * 1024;
+
+/// What clamd said about one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanReply {
+    /// `stream: OK`
+    Clean,
+    /// One or more `stream: NAME FOUND`, names without the extended-info suffix.
+    Found(Vec<String>),
+    /// `INSTREAM size limit exceeded. ERROR` or a `Heuristics.Limits.Exceeded*` detection.
+    SizeLimit(String),
+    /// `... ERROR` or anything not understood, with the text.
+    Error(String),
+}
+
+/// The reply could not be read as a reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyError {
+    /// Nothing arrived before the connection closed.
+    #[error("clamd closed the connection without a reply")]
+    Empty,
+    /// More than [`MAX_REPLY`] bytes.
+    #[error("clamd's reply is longer than {MAX_REPLY} bytes")]
+    TooLong,
+}
+
+/// Parses everything clamd sent for an `INSTREAM` (one or more NUL- or newline-terminated
+/// records). Size limits win over errors, errors over detections, detections over clean.
+pub fn parse_scan_reply(bytes: &[u8]) -> Result<ScanReply, ReplyError> {
+    if bytes.len() > MAX_REPLY {
+        return Err(ReplyError::TooLong);
+    }
+    let mut found = Vec::new();
+    let mut error = None;
+    let mut limit = None;
+    let mut records = 0;
+    for record in records_of(bytes) {
+        records += 1;
+        match parse_record(&record) {
+            ScanReply::Clean => {}
+            ScanReply::Found(names) => found.extend(names),
+            ScanReply::SizeLimit(text) => limit = Some(text),
+            ScanReply::Error(text) => error = Some(text),
+        }
+    }
+    if records == 0 {
+        return Err(ReplyError::Empty);
+    }
+    Ok(match (limit, error) {
+        (Some(text), _) => ScanReply::SizeLimit(text),
+        (None, Some(text)) => ScanReply::Error(text),
+        (None, None) if found.is_empty() => ScanReply::Clean,
+        (None, None) => ScanReply::Found(found),
+    })
+}
+
+/// The non-empty records of a reply, as lossy UTF-8 with surrounding white space removed.
+fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes
+        .split(|&b| b == 0 || b == b'\n')
+        .map(|r| String::from_utf8_lossy(r).trim().to_string())
+        .filter(|r| !r.is_empty())
+}
+
+fn parse_record(record: &str) -> ScanReply {
+    let body = record
+        .strip_prefix("stream:")
+        .map_or(record, str::trim_start);
+    if body == "OK" {
+        return ScanReply::Clean;
+    }
+    if let Some(name) = body.strip_suffix(" FOUND") {
+        let name = strip_extended_info(name.trim());
+        if name.starts_with("Heuristics.Limits.Exceeded") {
+            return ScanReply::SizeLimit(name.to_string());
+        }
+        return ScanReply::Found(vec![name.to_string()]);
+    }
+    if body.contains("size limit exceeded") {
+        return ScanReply::SizeLimit(body.to_string());
+    }
+    ScanReply::Error(body.to_string())
+}
+
+/// `Name(hash:size)` → `Name` (clamd's `ExtendedDetectionInfo`).
+fn strip_extended_info(name: &str) -> &str {
+    match name.rfind('(') {
+        Some(at) if name.ends_with(')') => {
+            let inner = &name[at + 1..name.len() - 1];
+            let looks_like_info = inner.split_once(':').is_some_and(|(hash, size)| {
+                hash.bytes().all(|b| b.is_ascii_hexdigit())
+                    && (size == "*" || size.bytes().all(|b| b.is_ascii_digit()))
+            });
+            if looks_like_info {
+                &name[..at]
+            } else {
+                name
+            }
+        }
+        _ => name,
+    }
+}
+
+/// Parses the reply to `zVERSION`: `ClamAV 1.4.6/27412/Tue Oct  1 08:32:45 2024` or
+/// `ClamAV 1.4.6` (no official database loaded).
+pub fn parse_version(bytes: &[u8]) -> Result<String, ReplyError> {
+    let record = records_of(bytes).next().ok_or(ReplyError::Empty)?;
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reply_form() {
+        let cases: &[(&[u8], ScanReply)] = &[
+            (b"stream: OK\0", ScanReply::Clean),
+            (
+                b"stream: Eicar-Signature FOUND\0",
+                ScanReply::Found(vec!["Eicar-Signature".into()]),
+            ),
+            (
+                b"stream: Eicar-Signature(44d88612fea8a8f36de82e1278abb02f:68) FOUND\0",
+                ScanReply::Found(vec!["Eicar-Signature".into()]),
+            ),
+            (
+                b"stream: Win.Test(EICAR) FOUND\0",
+                ScanReply::Found(vec!["Win.Test(EICAR)".into()]),
+            ),
+            (
+                b"stream: A FOUND\0stream: B.UNOFFICIAL FOUND\0",
+                ScanReply::Found(vec!["A".into(), "B.UNOFFICIAL".into()]),
+            ),
+            (
+                b"INSTREAM size limit exceeded. ERROR\0",
+                ScanReply::SizeLimit("INSTREAM size limit exceeded. ERROR".into()),
+            ),
+            (
+                b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0",
+                ScanReply::SizeLimit("Heuristics.Limits.Exceeded.MaxFileSize".into()),
+            ),
+            (
+                b"stream: Can't allocate memory ERROR\0",
+                ScanReply::Error("Can't allocate memory ERROR".into()),
+            ),
+            (
+                b"COMMAND READ TIMED OUT\0",
+                ScanReply::Error("COMMAND READ TIMED OUT".into()),
+            ),
+            (b"stream: OK\n", ScanReply::Clean),
+            (
+                b"stream: X FOUND\0stream: Y ERROR\0",
+                ScanReply::Error("Y ERROR".into()),
+            ),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                parse_scan_reply(bytes).as_ref(),
+                Ok(expected),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn empty_and_oversized_replies_are_errors() {
+        assert_eq!(parse_scan_reply(b""), Err(ReplyError::Empty));
+        assert_eq!(parse_scan_reply(b"\0\0"), Err(ReplyError::Empty));
+        assert_eq!(
+            parse_scan_reply(&vec![b'a'; MAX_REPLY + 1]),
+            Err(ReplyError::TooLong)
+        );
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let mut seed = 7u64;
+        for len in 0..300 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (seed >> 56) as u8
+                })
+                .collect();
+            let _ = parse_scan_reply(&bytes);
+            let _ = parse_version(&bytes);
+        }
+    }
+
+    #[test]
+    fn version_reply() {
+        assert_eq!(
+            parse_version(b"ClamAV 1.4.6/27412/Tue Oct  1 08:32:45 2024\0").unwrap(),
+            "ClamAV 1.4.6/27412/Tue Oct  1 08:32:45 2024"
+        );
+        assert_eq!(parse_version(b""), Err(ReplyError::Empty));
+    }
+}

@@ -1,0 +1,379 @@
+//! Scanning one message: plan the items, ask the cache, scan the rest, name the findings.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use quarantd_core::{Finding, PartData, PartPath};
+use sha2::{Digest, Sha256};
+
+use crate::cache::{CacheLimits, VerdictCache};
+use crate::error::ScanError;
+use crate::generation::GenerationWatch;
+use crate::plan::{plan, Item};
+use crate::scanner::{Outcome, Scanner};
+
+/// Settings of a [`MessageScanner`].
+#[derive(Debug, Clone, Default)]
+pub struct MessageScannerConfig {
+    /// Also send the raw message (besides the decoded leaves); see [`crate::plan`].
+    pub send_raw: bool,
+    /// Bounds of the verdict cache.
+    pub cache: CacheLimits,
+}
+
+/// What scanning one message gave.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageReport {
+    /// One finding per detection, with engine, name and part.
+    pub findings: Vec<Finding>,
+    /// Items planned.
+    pub items: usize,
+    /// Items answered from the verdict cache.
+    pub cache_hits: usize,
+    /// Items sent to the scanners.
+    pub scanned: usize,
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct ScanStats {
+    /// Messages scanned.
+    pub messages: AtomicU64,
+    /// Items sent to the scanners.
+    pub scanned: AtomicU64,
+    /// Items answered from the cache.
+    pub cache_hits: AtomicU64,
+    /// Scans that failed.
+    pub failures: AtomicU64,
+}
+
+/// Scans messages with one (possibly combined) [`Scanner`], a verdict cache and the
+/// generation of quarantd's own signatures.
+pub struct MessageScanner {
+    scanner: Box<dyn Scanner>,
+    generation: GenerationWatch,
+    cache: VerdictCache,
+    config: MessageScannerConfig,
+    stats: ScanStats,
+}
+
+impl MessageScanner {
+    /// A message scanner asking `scanner`.
+    pub fn new(
+        scanner: Box<dyn Scanner>,
+        generation: GenerationWatch,
+        config: MessageScannerConfig,
+    ) -> Self {
+        MessageScanner {
+            scanner,
+            generation,
+            cache: VerdictCache::new(config.cache),
+            config,
+            stats: ScanStats::default(),
+        }
+    }
+
+    /// The engine (or combination) asked.
+    pub fn engine(&self) -> &str {
+        self.scanner.name()
+    }
+
+    /// The counters since start.
+    pub fn stats(&self) -> &ScanStats {
+        &self.stats
+    }
+
+    /// Scans the message `raw` decomposed into `parts`. A failure of any scan fails the
+    /// whole message (its detail names the part): nothing is ever assumed clean.
+    pub async fn scan_message(
+        &self,
+        raw: &[u8],
+        parts: &[PartData],
+    ) -> Result<MessageReport, ScanError> {
+        let started = Instant::now();
+        let items = plan(raw, parts, self.config.send_raw);
+        let mut report = MessageReport {
+            items: items.len(),
+            ..MessageReport::default()
+        };
+        if items.is_empty() {
+            return Ok(report);
+        }
+        let result = self.scan_items(&items, &mut report).await;
+        self.count(&report, result.is_err());
+        result?;
+        tracing::info!(
+            target: "quarantd::scan",
+            engine = self.scanner.name(),
+            items = report.items,
+            scanned = report.scanned,
+            cache_hits = report.cache_hits,
+            total_cache_hits = self.stats.cache_hits.load(Ordering::Relaxed),
+            findings = report.findings.len(),
+            us = started.elapsed().as_micros() as u64,
+            "Message scanned."
+        );
+        Ok(report)
+    }
+
+    async fn scan_items(
+        &self,
+        items: &[Item<'_>],
+        report: &mut MessageReport,
+    ) -> Result<(), ScanError> {
+        let version = self.scanner.signature_version().await?;
+        let generation = self.generation.current();
+        let epoch = version.map(|v| format!("{v}#own={}", generation.value));
+        let mut seen: HashMap<[u8; 32], Outcome> = HashMap::new();
+        for item in items {
+            let sha: [u8; 32] = Sha256::digest(item.data).into();
+            let outcome = match seen.get(&sha).cloned() {
+                Some(outcome) => outcome,
+                None => {
+                    let outcome = self
+                        .cached_or_scan(item, sha, epoch.as_deref(), generation.settled, report)
+                        .await?;
+                    seen.insert(sha, outcome.clone());
+                    outcome
+                }
+            };
+            report
+                .findings
+                .extend(outcome.detections().iter().map(|d| Finding {
+                    kind: "virus".into(),
+                    engine: d.engine.clone(),
+                    name: d.name.clone(),
+                    part: Some(item.path.clone()),
+                }));
+        }
+        Ok(())
+    }
+
+    async fn cached_or_scan(
+        &self,
+        item: &Item<'_>,
+        sha: [u8; 32],
+        epoch: Option<&str>,
+        settled: bool,
+        report: &mut MessageReport,
+    ) -> Result<Outcome, ScanError> {
+        if let Some(epoch) = epoch {
+            if let Some(outcome) = self.cache.get(epoch, &sha) {
+                report.cache_hits += 1;
+                tracing::debug!(target: "quarantd::scan", part = %item.path, "Verdict cache hit.");
+                return Ok(outcome);
+            }
+        }
+        report.scanned += 1;
+        let outcome = self
+            .scanner
+            .scan(item.data)
+            .await
+            .map_err(|err| in_part(err, &item.path))?;
+        if let (Some(epoch), true) = (epoch, settled) {
+            self.cache.put(epoch, sha, outcome.clone());
+        }
+        Ok(outcome)
+    }
+
+    fn count(&self, report: &MessageReport, failed: bool) {
+        self.stats.messages.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .scanned
+            .fetch_add(report.scanned as u64, Ordering::Relaxed);
+        self.stats
+            .cache_hits
+            .fetch_add(report.cache_hits as u64, Ordering::Relaxed);
+        if failed {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn in_part(mut err: ScanError, path: &PartPath) -> ScanError {
+    err.detail = format!("{} (part {path})", err.detail);
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FailureKind;
+    use crate::scanner::tests::{infected, Fixed};
+    use crate::scanner::{BoxFuture, Detection};
+    use quarantd_core::Part;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn part(path: &str, content: &[u8]) -> PartData {
+        PartData {
+            part: Part {
+                path: PartPath(path.into()),
+                filename: None,
+                declared_type: None,
+                detected_type: None,
+                size: content.len() as u64,
+                sha256: String::new(),
+                labels: vec![],
+                unscannable_reason: None,
+            },
+            content: content.to_vec(),
+        }
+    }
+
+    /// Infected when the content contains "evil"; counts scans; version is settable.
+    struct Evil {
+        scans: Arc<AtomicU64>,
+        version: Arc<std::sync::Mutex<String>>,
+    }
+
+    impl Scanner for Evil {
+        fn name(&self) -> &str {
+            "evil"
+        }
+        fn scan<'a>(&'a self, data: &'a [u8]) -> BoxFuture<'a, Result<Outcome, ScanError>> {
+            self.scans.fetch_add(1, Ordering::SeqCst);
+            let bad = data.windows(4).any(|w| w == b"evil");
+            Box::pin(async move {
+                Ok(if bad {
+                    Outcome::Infected(vec![Detection {
+                        engine: "evil".into(),
+                        name: "Test.Evil".into(),
+                    }])
+                } else {
+                    Outcome::Clean
+                })
+            })
+        }
+        fn signature_version(&self) -> BoxFuture<'_, Result<Option<String>, ScanError>> {
+            let v = self.version.lock().unwrap().clone();
+            Box::pin(async move { Ok(Some(v)) })
+        }
+    }
+
+    fn evil() -> (
+        MessageScanner,
+        Arc<AtomicU64>,
+        Arc<std::sync::Mutex<String>>,
+    ) {
+        let scans = Arc::new(AtomicU64::new(0));
+        let version = Arc::new(std::sync::Mutex::new("v1".to_string()));
+        let scanner = MessageScanner::new(
+            Box::new(Evil {
+                scans: Arc::clone(&scans),
+                version: Arc::clone(&version),
+            }),
+            GenerationWatch::new(None, Duration::ZERO),
+            MessageScannerConfig::default(),
+        );
+        (scanner, scans, version)
+    }
+
+    #[tokio::test]
+    async fn findings_name_engine_virus_and_part() {
+        let (scanner, _, _) = evil();
+        let parts = [
+            part("", b""),
+            part("1", b"text"),
+            part("2", b"an evil thing"),
+        ];
+        let report = scanner.scan_message(b"raw", &parts).await.unwrap();
+        assert_eq!(
+            report.findings,
+            [Finding {
+                kind: "virus".into(),
+                engine: "evil".into(),
+                name: "Test.Evil".into(),
+                part: Some(PartPath("2".into())),
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_repeated_attachment_is_scanned_once_until_the_version_changes() {
+        let (scanner, scans, version) = evil();
+        let msg = |text: &str| {
+            [
+                part("", b""),
+                part("1", text.as_bytes()),
+                part("2", b"newsletter.pdf"),
+            ]
+        };
+        scanner.scan_message(b"r", &msg("to a")).await.unwrap();
+        let second = scanner.scan_message(b"r", &msg("to b")).await.unwrap();
+        assert_eq!((second.scanned, second.cache_hits), (1, 1));
+        assert_eq!(scans.load(Ordering::SeqCst), 3);
+        *version.lock().unwrap() = "v2".into();
+        let third = scanner.scan_message(b"r", &msg("to b")).await.unwrap();
+        assert_eq!((third.scanned, third.cache_hits), (2, 0));
+    }
+
+    #[tokio::test]
+    async fn identical_parts_in_one_message_are_scanned_once() {
+        let (scanner, scans, _) = evil();
+        let parts = [part("", b""), part("1", b"evil"), part("2", b"evil")];
+        let report = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!(report.findings.len(), 2);
+        assert_eq!(scans.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn failures_fail_the_message_and_are_never_cached() {
+        let scanner = MessageScanner::new(
+            Box::new(Fixed::new("down", Err(FailureKind::Timeout))),
+            GenerationWatch::new(None, Duration::ZERO),
+            MessageScannerConfig::default(),
+        );
+        let parts = [part("", b""), part("1", b"x")];
+        let err = scanner.scan_message(b"r", &parts).await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Timeout);
+        assert!(err.detail.contains("(part 1)"), "{err}");
+        assert_eq!(scanner.stats().failures.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn no_version_means_no_cache() {
+        let mut fixed = Fixed::new("nover", Ok(infected("nover", "X")));
+        fixed.version = None;
+        let scanner = MessageScanner::new(
+            Box::new(fixed),
+            GenerationWatch::new(None, Duration::ZERO),
+            MessageScannerConfig::default(),
+        );
+        let parts = [part("", b""), part("1", b"x")];
+        scanner.scan_message(b"r", &parts).await.unwrap();
+        let again = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!(again.cache_hits, 0);
+    }
+
+    #[tokio::test]
+    async fn no_verdict_is_stored_during_the_grace_period_after_a_generation_change() {
+        let dir = std::env::temp_dir().join(format!("qmsg-{}", quarantd_core::id::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let scans = Arc::new(AtomicU64::new(0));
+        let scanner = MessageScanner::new(
+            Box::new(Evil {
+                scans: Arc::clone(&scans),
+                version: Arc::new(std::sync::Mutex::new("v".into())),
+            }),
+            GenerationWatch::new(Some(&dir), Duration::from_secs(3600)),
+            MessageScannerConfig::default(),
+        );
+        let parts = [part("", b""), part("1", b"x")];
+        scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!(
+            scanner.scan_message(b"r", &parts).await.unwrap().cache_hits,
+            1
+        );
+        crate::signatures::atomic_write(&dir.join(crate::generation::GENERATION_FILE), b"2")
+            .unwrap();
+        scanner.scan_message(b"r", &parts).await.unwrap();
+        let after = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!(
+            after.cache_hits, 0,
+            "nothing stored while clamd may still reload"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
