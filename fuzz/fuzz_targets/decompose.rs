@@ -1,5 +1,5 @@
-//! Fuzz target: `decompose` (as a message) and `decompose_file` (as a bare attachment) must
-//! never panic and must stay within their limits on any input.
+//! Fuzz target: `decompose` (as a message) and `decompose_file` (as a bare attachment), then
+//! `classify` on both trees, must never panic and must stay within their limits on any input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,4 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let file = decompose_file(data, Some("fuzz.bin"), &limits);
     let unpacked: u64 = file.parts.iter().skip(1).map(|p| p.part.size).sum();
     assert!(unpacked <= limits.max_total_unpacked * 2);
+    let classified = quarantd_classify::classify(message);
+    assert!(!classified.parts.is_empty());
+    let classified = quarantd_classify::classify(file);
+    assert!(!classified.parts.is_empty());
 });

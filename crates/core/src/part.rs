@@ -25,9 +25,58 @@ impl PartPath {
         }
     }
 
+    /// True when this part sits somewhere below `ancestor` in the tree (the root is above
+    /// everything else).
+    pub fn is_below(&self, ancestor: &PartPath) -> bool {
+        ancestor.0.is_empty() && !self.0.is_empty()
+            || self
+                .0
+                .strip_prefix(&ancestor.0)
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('.'))
+    }
+
+    /// Depth of every part of a tree listed parents-first: 0 for the root.
+    pub fn depths<'a>(paths: impl IntoIterator<Item = &'a PartPath>) -> Vec<usize> {
+        let mut ancestors: Vec<&PartPath> = Vec::new();
+        let mut depths = Vec::new();
+        for path in paths {
+            while ancestors.last().is_some_and(|a| !path.is_below(a)) {
+                ancestors.pop();
+            }
+            depths.push(ancestors.len());
+            ancestors.push(path);
+        }
+        depths
+    }
+
     /// A member of the container at this path: `2/invoice.zip/docs/a.exe`.
     pub fn member(&self, name: &str) -> Self {
         PartPath(format!("{}/{}", self.0, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PartPath;
+
+    #[test]
+    fn depths_follow_the_tree() {
+        let paths: Vec<PartPath> = [
+            "",
+            "1",
+            "2",
+            "2/a.zip",
+            "2/a.zip/b.txt",
+            "2/a.zip/c.7z",
+            "2/a.zip/c.7z/d.exe",
+            "3",
+            "3.1",
+        ]
+        .iter()
+        .map(|p| PartPath(p.to_string()))
+        .collect();
+        assert_eq!(PartPath::depths(&paths), [0, 1, 1, 2, 3, 3, 4, 1, 2]);
+        assert!(!PartPath("20".into()).is_below(&PartPath("2".into())));
     }
 }
 
@@ -69,6 +118,9 @@ pub enum Label {
     BidiName,
     /// The part could not be looked into (limit, corruption); never passed as clean.
     Unscannable,
+    /// An archive member whose name would be extracted outside the target directory
+    /// (`../`, an absolute path): an attack on unpacking tools ("zip slip").
+    PathTraversal,
 }
 
 impl Label {
@@ -87,6 +139,7 @@ impl Label {
             Label::DoubleExtension => "double-extension",
             Label::BidiName => "bidi-name",
             Label::Unscannable => "unscannable",
+            Label::PathTraversal => "path-traversal",
         }
     }
 }

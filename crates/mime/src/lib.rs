@@ -55,17 +55,15 @@ pub fn decompose(raw: &[u8], limits: &Limits) -> Decomposed {
 }
 
 /// Decomposes a single file (an attachment outside of any message): the first part is the
-/// file itself (path empty, with its content), its members follow below `filename`.
+/// file itself, with its content, at the path of its (cleaned) name — `file` when it has
+/// none — so that it is classified like any attachment; its members follow below it.
 pub fn decompose_file(bytes: &[u8], filename: Option<&str>, limits: &Limits) -> Decomposed {
     let mut walker = walk::Walker::new(limits);
     let name = filename.map(str::to_string);
+    let base = PartPath(filename.map_or_else(|| "file".to_string(), walk::clean_name));
     walker
         .parts
-        .push(walk::new_part(PartPath::root(), name, None, bytes.to_vec()));
-    let base = match filename {
-        Some(name) => PartPath(walk::clean_name(name)),
-        None => PartPath::root(),
-    };
+        .push(walk::new_part(base.clone(), name, None, bytes.to_vec()));
     walker.open(0, base, 0);
     Decomposed {
         parts: walker.parts,
@@ -78,14 +76,9 @@ pub fn decompose_file(bytes: &[u8], filename: Option<&str>, limits: &Limits) -> 
 pub fn render(decomposed: &Decomposed) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut ancestors: Vec<&str> = Vec::new();
-    for data in &decomposed.parts {
+    let depths = PartPath::depths(decomposed.parts.iter().map(|d| &d.part.path));
+    for (data, depth) in decomposed.parts.iter().zip(depths) {
         let p = &data.part;
-        while ancestors.last().is_some_and(|a| !is_below(&p.path.0, a)) {
-            ancestors.pop();
-        }
-        let depth = ancestors.len();
-        ancestors.push(&p.path.0);
         let _ = write!(
             out,
             "{:indent$}{}  {}  {:?}  {}  {}",
@@ -107,14 +100,6 @@ pub fn render(decomposed: &Decomposed) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Whether `path` lies below `ancestor` (`2/a.zip/x` below `2` and `2/a.zip`, `2.1` below `2`).
-fn is_below(path: &str, ancestor: &str) -> bool {
-    ancestor.is_empty()
-        || path
-            .strip_prefix(ancestor)
-            .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('.'))
 }
 
 /// SHA-256 of `bytes` as lower-case hex.

@@ -137,7 +137,9 @@ fn container_base(path: &PartPath, name: Option<&str>) -> PartPath {
 
 /// The body of a text part with only its transfer encoding undone.
 fn transfer_decoded(message: &Message<'_>, mime: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let raw = message.raw_message();
+    // The whole buffer the part offsets point into (`raw_message()` is only the
+    // message's own slice, which is wrong for nested messages).
+    let raw: &[u8] = &message.raw_message;
     let body = raw.get(mime.offset_body as usize..mime.offset_end as usize)?;
     match mime.encoding {
         Encoding::None => None,
@@ -150,7 +152,9 @@ fn transfer_decoded(message: &Message<'_>, mime: &MessagePart<'_>) -> Option<Vec
 /// way mail clients do: characters outside the alphabet skipped, a partial group dropped.
 /// What a client shows is what must be scanned.
 fn lenient_decoded(message: &Message<'_>, mime: &MessagePart<'_>) -> Option<Vec<u8>> {
-    let raw = message.raw_message();
+    // The whole buffer the part offsets point into (`raw_message()` is only the
+    // message's own slice, which is wrong for nested messages).
+    let raw: &[u8] = &message.raw_message;
     let body = raw.get(mime.offset_body as usize..mime.offset_end as usize)?;
     let declared = mime
         .content_transfer_encoding()?

@@ -141,10 +141,14 @@ impl<'l> Walker<'l> {
             return Err(Failure::Stopped);
         }
         let name = clean_name(&member.name);
+        let traversal = escapes_extraction_dir(&member.name);
         let path = join(&cx.base, &name);
         let mut data = new_part(path.clone(), Some(member.name), None, member.content.bytes);
         if member.encrypted {
             data.part.add_label(Label::Encrypted);
+        }
+        if traversal {
+            data.part.add_label(Label::PathTraversal);
         }
         if let Some(capped) = member.content.capped {
             data.part.mark_unscannable(capped);
@@ -216,6 +220,14 @@ pub(crate) fn join(base: &PartPath, name: &str) -> PartPath {
 
 /// A member name made fit for a part path: separators normalised, no empty segments,
 /// control characters replaced. The original name stays in `filename`.
+/// True when an archive member's name would be written outside the directory it is
+/// extracted into ("zip slip"): a `..` segment, or an absolute or drive-letter path.
+pub(crate) fn escapes_extraction_dir(name: &str) -> bool {
+    let name = name.replace('\\', "/");
+    let absolute = name.starts_with('/') || name.as_bytes().get(1) == Some(&b':');
+    absolute || name.split('/').any(|segment| segment == "..")
+}
+
 pub(crate) fn clean_name(name: &str) -> String {
     let name: String = name
         .chars()
@@ -252,5 +264,24 @@ pub(crate) fn new_part(
             unscannable_reason: None,
         },
         content,
+    }
+}
+
+#[cfg(test)]
+mod traversal_tests {
+    #[test]
+    fn member_names_that_escape_the_extraction_dir() {
+        for name in [
+            "../evil.sh",
+            "a/../../b",
+            "/etc/passwd",
+            "C:\\Windows\\x.exe",
+            "..\\x",
+        ] {
+            assert!(super::escapes_extraction_dir(name), "{name}");
+        }
+        for name in ["a/b.txt", "..hidden", "dir/..x/y", "x.."] {
+            assert!(!super::escapes_extraction_dir(name), "{name}");
+        }
     }
 }

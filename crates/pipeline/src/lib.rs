@@ -18,4 +18,4 @@ mod process;
 
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
-pub use stages::{Classify, Decide, Decompose, Scan, StageError, Stages};
+pub use stages::{Classify, Decide, Decompose, DefaultDecide, Scan, StageError, Stages};

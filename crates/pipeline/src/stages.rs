@@ -65,12 +65,12 @@ pub struct Stages {
 }
 
 impl Stages {
-    /// The stages of this release: MIME decomposition, no classification or scanners yet,
-    /// and the built-in default decision.
+    /// The stages of this release: decomposition, classification, no scanner (add one with
+    /// `with_scanner`), and the built-in default decision.
     pub fn standard(limits: quarantd_mime::Limits) -> Self {
         Stages {
             decompose: Box::new(MimeDecompose(limits)),
-            classify: Box::new(NoClassify),
+            classify: Box::new(ContentClassify),
             scan: Box::new(NoScan),
             decide: Box::new(DefaultDecide),
         }
@@ -86,8 +86,17 @@ impl Decompose for MimeDecompose {
     }
 }
 
-/// Classification placeholder: passes the parts on with the labels decomposition gave them
-/// (e.g. `unscannable`). The classification issue replaces it.
+/// Classification by content with `quarantd-classify`: detected type and risk labels.
+pub struct ContentClassify;
+
+impl Classify for ContentClassify {
+    fn classify(&self, parts: Decomposed) -> Result<Classified, StageError> {
+        Ok(quarantd_classify::classify(parts))
+    }
+}
+
+/// No classification: the parts keep the labels decomposition gave them (e.g. `unscannable`).
+/// For tests that look at transport alone.
 pub struct NoClassify;
 
 impl Classify for NoClassify {
@@ -115,7 +124,7 @@ impl Scan for NoScan {
 pub struct DefaultDecide;
 
 /// Labels that hold a message by default.
-pub const HOLDING_LABELS: [Label; 7] = [
+pub const HOLDING_LABELS: [Label; 8] = [
     Label::Executable,
     Label::Script,
     Label::VbaMacro,
@@ -123,6 +132,7 @@ pub const HOLDING_LABELS: [Label; 7] = [
     Label::Dde,
     Label::Encrypted,
     Label::Unscannable,
+    Label::PathTraversal,
 ];
 
 impl Decide for DefaultDecide {

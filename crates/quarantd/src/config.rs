@@ -103,6 +103,10 @@ pub struct RawAnalysis {
     pub workers: u64,
     pub max_depth: u64,
     pub max_parts: u64,
+    pub max_unpacked_bytes: u64,
+    pub max_ratio: u64,
+    pub ratio_grace_bytes: u64,
+    pub max_time_secs: u64,
 }
 
 impl Default for RawAnalysis {
@@ -111,8 +115,12 @@ impl Default for RawAnalysis {
             timeout_secs: 120,
             scan_timeout_secs: 300,
             workers: 0,
-            max_depth: 20,
+            max_depth: 32,
             max_parts: 10_000,
+            max_unpacked_bytes: 256 * 1024 * 1024,
+            max_ratio: 100,
+            ratio_grace_bytes: 1024 * 1024,
+            max_time_secs: 30,
         }
     }
 }
@@ -333,7 +341,10 @@ impl RawConfig {
         let mime_limits = quarantd_mime::Limits {
             max_depth: check.positive("analysis.max_depth", a.max_depth) as usize,
             max_parts: check.positive("analysis.max_parts", a.max_parts) as usize,
-            ..quarantd_mime::Limits::default()
+            max_total_unpacked: check.positive("analysis.max_unpacked_bytes", a.max_unpacked_bytes),
+            max_ratio: check.positive("analysis.max_ratio", a.max_ratio),
+            ratio_grace: a.ratio_grace_bytes,
+            max_time: check.secs("analysis.max_time_secs", a.max_time_secs),
         };
         let log_level = self
             .log

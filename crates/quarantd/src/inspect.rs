@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use quarantd_core::{Envelope, Part, Scanned, Verdict};
+use quarantd_core::{Envelope, Part, PartPath, Scanned, Verdict};
 use quarantd_pipeline::{Pipeline, Stages};
 
 use crate::cli::InspectArgs;
@@ -121,8 +121,9 @@ fn part_json(part: &Part) -> serde_json::Value {
 /// The human form: an indented tree, then the verdict.
 pub fn render_tree(scanned: &Scanned, verdict: &Verdict) -> String {
     let mut out = String::new();
-    for data in &scanned.classified.parts {
-        out.push_str(&tree_line(&data.part));
+    let depths = PartPath::depths(scanned.classified.parts.iter().map(|d| &d.part.path));
+    for (data, depth) in scanned.classified.parts.iter().zip(depths) {
+        out.push_str(&tree_line(&data.part, depth));
         out.push('\n');
     }
     for finding in &scanned.findings {
@@ -139,14 +140,7 @@ pub fn render_tree(scanned: &Scanned, verdict: &Verdict) -> String {
     out
 }
 
-fn tree_line(part: &Part) -> String {
-    let depth = part
-        .path
-        .0
-        .chars()
-        .filter(|c| *c == '.' || *c == '/')
-        .count()
-        + usize::from(!part.path.0.is_empty());
+fn tree_line(part: &Part, depth: usize) -> String {
     let indent = "  ".repeat(depth);
     let kind = part
         .detected_type
