@@ -216,13 +216,7 @@ impl Pipeline {
                     action: Action::Tempfail,
                     reasons: vec![format!("{}-failed", err.stage)],
                 };
-                let reply = Reply::new(
-                    451,
-                    format!(
-                        "4.3.0 Internal error in stage {}, try again later",
-                        err.stage
-                    ),
-                );
+                let reply = stage_failure_reply(&err);
                 (
                     Committed {
                         verdict,
@@ -243,6 +237,19 @@ impl MessageHandler for Pipeline {
         log_message(&envelope, size, &committed, &reply, started.elapsed());
         reply
     }
+}
+
+/// The 4xx for a failed stage: a scanner that failed says so, anything else is internal.
+fn stage_failure_reply(err: &StageError) -> Reply {
+    let text = if err.stage == "scan" {
+        "4.3.0 Virus scan failed (scanner unavailable or too slow), try again later".to_string()
+    } else {
+        format!(
+            "4.3.0 Internal error in stage {}, try again later",
+            err.stage
+        )
+    };
+    Reply::new(451, text)
 }
 
 /// The one structured line per message.

@@ -359,6 +359,10 @@ async fn clamd_stopped_gives_4xx_and_nothing_passes() {
         )
         .await;
         assert_eq!(reply.code, 451, "{reply}");
+        assert!(
+            reply.text().starts_with("4.3.0 Virus scan failed"),
+            "{reply}"
+        );
     }
     assert_eq!(
         sink.messages().len(),
