@@ -1,0 +1,41 @@
+//! The quarantine's release workflow: states, four-eyes approvals and release jobs.
+//!
+//! ```text
+//! held ──request-release──► release-requested ──approve × N──► approved ──release──► released
+//!   │                              │                               │
+//!   └──────────── approve × N ─────┴───────────────────────────────┘
+//!   any state but deleted ──delete──► deleted;   past retention ──expire──► (removed, audited)
+//! ```
+//!
+//! [`Rules`] say how many distinct people must approve per verdict reason (default: `virus`
+//! and `executable` 2, everything else 1) and whether a recipient may release their own copy
+//! (never for a virus). [`Workflow`] has one function per postmaster command; each step is one
+//! store transaction and one audit entry (`quarantd-store`).
+//!
+//! A release is a job ([`Workflow::release`]): the recipients are first *claimed* in the
+//! database (an atomic conditional `UPDATE` per recipient: `held` → `releasing` with a random
+//! owner token and the time, committed before anything is sent), then the stored original is
+//! sent through the relay (`quarantd_smtp::Relay`) with `X-Quarantine-Released: by NAME at
+//! DATE; id=ID` in front of the unchanged bytes, 4xx is retried with backoff, and each
+//! recipient is recorded `released` (2xx), `failed` (5xx) or back to `held` (4xx on every
+//! attempt). Two postmasters releasing at once, from two processes, claim disjoint sets:
+//! nobody is sent the message twice.
+//!
+//! A job that crashes between the relay's 250 and recording it leaves its recipients
+//! `releasing` with its owner and claim time. They are never retried automatically:
+//! [`Workflow::resume`] (`release ID --resume`) takes over claims older than
+//! [`ReleaseSettings::stale_claim_after`] and delivers them, accepting a duplicate in the rare
+//! case the crashed job had been answered 250 (the relay's log tells).
+//!
+//! Signed easy-release tokens (issue 6) verify outside this crate and then call
+//! [`Workflow::request_release`] or [`Workflow::release_as_recipient`].
+
+mod error;
+mod job;
+mod rules;
+mod workflow;
+
+pub use error::Error;
+pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
+pub use rules::{Rules, VIRUS};
+pub use workflow::{ApprovalOutcome, RequestOutcome, Workflow};

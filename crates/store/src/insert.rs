@@ -1,0 +1,362 @@
+//! Putting messages into the quarantine: one transaction, committed durably before return.
+
+use std::collections::BTreeSet;
+
+use quarantd_core::{BodyType, Notify, Ret};
+use sqlx::{Any, Transaction};
+
+use crate::blob;
+use crate::db::{cut, placeholders, Val};
+use crate::error::Error;
+use crate::headers;
+use crate::model::{reason_key, MessageStatus, NewMessage, RecipientStatus};
+use crate::store::{commit, exec, system_time_ms, Store};
+
+/// Most bound values per statement (SQLite allows 32766, MariaDB 65535).
+const MAX_PARAMS: usize = 30_000;
+/// Most blob bytes per statement (MariaDB's default `max_allowed_packet` is 16 MiB).
+const MAX_BLOB_BYTES_PER_STATEMENT: usize = 4 * 1024 * 1024;
+
+/// The rows of one table, built before the transaction starts.
+struct Rows {
+    table: &'static str,
+    columns: &'static [&'static str],
+    rows: Vec<Vec<Val>>,
+}
+
+impl Rows {
+    fn new(table: &'static str, columns: &'static [&'static str]) -> Rows {
+        Rows {
+            table,
+            columns,
+            rows: Vec::new(),
+        }
+    }
+}
+
+const MESSAGE_COLUMNS: &[&str] = &[
+    "id",
+    "received_at",
+    "status",
+    "direction",
+    "node",
+    "mail_from",
+    "sender_lc",
+    "body_type",
+    "smtputf8",
+    "dsn_ret",
+    "dsn_envid",
+    "peer",
+    "peer_helo",
+    "client_addr",
+    "client_helo",
+    "xforward",
+    "hdr_from",
+    "hdr_to",
+    "subject",
+    "hdr_message_id",
+    "hdr_date",
+    "size",
+    "sha256",
+    "action",
+    "reasons",
+    "raw_encoding",
+    "updated_at",
+];
+const FACET_COLUMNS: &[&str] = &["kind", "value", "received_at", "message_id"];
+const BLOB_COLUMNS: &[&str] = &["message_id", "seq", "data"];
+const RECIPIENT_COLUMNS: &[&str] = &[
+    "message_id",
+    "seq",
+    "address",
+    "address_lc",
+    "notify",
+    "orcpt",
+    "status",
+    "attempts",
+    "updated_at",
+];
+const PART_COLUMNS: &[&str] = &[
+    "message_id",
+    "seq",
+    "path",
+    "filename",
+    "declared_type",
+    "detected_type",
+    "size",
+    "sha256",
+    "labels",
+    "unscannable_reason",
+];
+const FINDING_COLUMNS: &[&str] = &["message_id", "seq", "kind", "engine", "name", "part_path"];
+const AUDIT_COLUMNS: &[&str] = &["at", "actor", "action", "message_id", "detail"];
+
+/// Every row of a batch of messages, table by table.
+struct Batch {
+    messages: Rows,
+    facets: Rows,
+    blobs: Rows,
+    recipients: Rows,
+    parts: Rows,
+    findings: Rows,
+    audit: Rows,
+}
+
+impl Store {
+    /// Stores one message and returns its quarantine id (the envelope's id). When this returns
+    /// `Ok`, the transaction is committed (SQLite `synchronous=FULL`; InnoDB with
+    /// `innodb_flush_log_at_trx_commit=1`): the daemon may answer 250 upstream.
+    pub async fn insert(&self, msg: &NewMessage<'_>) -> Result<String, Error> {
+        self.insert_batch(std::slice::from_ref(msg)).await?;
+        Ok(msg.envelope.id.clone())
+    }
+
+    /// Stores several messages in one transaction (bulk import, benchmarks).
+    pub async fn insert_batch(&self, msgs: &[NewMessage<'_>]) -> Result<(), Error> {
+        let now = crate::store::now_ms();
+        let batch = build_batch(msgs, now);
+        let mut tx = self.begin("store message").await?;
+        for rows in [
+            &batch.messages,
+            &batch.recipients,
+            &batch.facets,
+            &batch.parts,
+            &batch.findings,
+            &batch.audit,
+        ] {
+            insert_rows(&mut tx, rows, MAX_PARAMS).await?;
+        }
+        insert_blobs(&mut tx, &batch.blobs).await?;
+        commit(tx, "store message").await
+    }
+}
+
+fn build_batch(msgs: &[NewMessage<'_>], now: i64) -> Batch {
+    let mut b = Batch {
+        messages: Rows::new("messages", MESSAGE_COLUMNS),
+        facets: Rows::new("message_facets", FACET_COLUMNS),
+        blobs: Rows::new("message_blobs", BLOB_COLUMNS),
+        recipients: Rows::new("recipients", RECIPIENT_COLUMNS),
+        parts: Rows::new("parts", PART_COLUMNS),
+        findings: Rows::new("findings", FINDING_COLUMNS),
+        audit: Rows::new("audit_log", AUDIT_COLUMNS),
+    };
+    for msg in msgs {
+        add_message(&mut b, msg, now);
+    }
+    b
+}
+
+fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
+    let env = msg.envelope;
+    let id = env.id.as_str();
+    let received_at = system_time_ms(env.received_at);
+    b.messages.rows.push(message_row(msg, received_at, now));
+    for (seq, chunk) in blob::chunks(blob::compress(msg.raw))
+        .into_iter()
+        .enumerate()
+    {
+        b.blobs
+            .rows
+            .push(vec![id.into(), (seq as i64).into(), chunk.into()]);
+    }
+    let mut seen = BTreeSet::new();
+    for (seq, rcpt) in env.recipients.iter().enumerate() {
+        let lc = cut(&rcpt.address.to_lowercase(), 320);
+        if !seen.insert(lc.clone()) {
+            continue; // the same recipient twice in one envelope: keep the first
+        }
+        b.recipients.rows.push(vec![
+            id.into(),
+            (seq as i64).into(),
+            cut(&rcpt.address, 1000).into(),
+            lc.into(),
+            rcpt.notify.map(notify_text).into(),
+            rcpt.orcpt.as_deref().map(|o| cut(o, 1000)).into(),
+            RecipientStatus::Held.as_str().into(),
+            0i64.into(),
+            now.into(),
+        ]);
+    }
+    for (kind, value) in facets(msg) {
+        b.facets.rows.push(vec![
+            kind.into(),
+            value.into(),
+            received_at.into(),
+            id.into(),
+        ]);
+    }
+    for (seq, part) in msg.parts.iter().enumerate() {
+        let labels: Vec<&str> = part.labels.iter().map(|l| l.as_str()).collect();
+        b.parts.rows.push(vec![
+            id.into(),
+            (seq as i64).into(),
+            cut(&part.path.0, 2000).into(),
+            part.filename.as_deref().map(|s| cut(s, 1000)).into(),
+            part.declared_type.as_deref().map(|s| cut(s, 255)).into(),
+            part.detected_type.as_deref().map(|s| cut(s, 255)).into(),
+            i64::try_from(part.size).unwrap_or(i64::MAX).into(),
+            part.sha256.as_str().into(),
+            cut(&labels.join(","), 1000).into(),
+            part.unscannable_reason
+                .as_deref()
+                .map(|s| cut(s, 1000))
+                .into(),
+        ]);
+    }
+    for (seq, f) in msg.findings.iter().enumerate() {
+        b.findings.rows.push(vec![
+            id.into(),
+            (seq as i64).into(),
+            cut(&f.kind, 64).into(),
+            cut(&f.engine, 64).into(),
+            cut(&f.name, 1000).into(),
+            f.part.as_ref().map(|p| cut(&p.0, 2000)).into(),
+        ]);
+    }
+    let detail = format!(
+        "from=<{}> rcpts={} size={} reasons={}",
+        env.mail_from,
+        env.recipients.len(),
+        msg.raw.len(),
+        msg.verdict.reasons.join(",")
+    );
+    b.audit.rows.push(vec![
+        now.into(),
+        cut(&format!("node:{}", msg.node), 320).into(),
+        "quarantine".into(),
+        id.into(),
+        cut(&detail, 2000).into(),
+    ]);
+}
+
+fn message_row(msg: &NewMessage<'_>, received_at: i64, now: i64) -> Vec<Val> {
+    let env = msg.envelope;
+    let hdr = headers::parse(msg.raw);
+    let xforward: Vec<String> = env
+        .xforward
+        .0
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    let opt = |s: Option<String>, max: usize| Val::OptText(s.map(|s| cut(&s, max)));
+    vec![
+        env.id.as_str().into(),
+        received_at.into(),
+        MessageStatus::Held.as_str().into(),
+        cut(msg.direction, 32).into(),
+        cut(msg.node, 255).into(),
+        cut(&env.mail_from, 1000).into(),
+        cut(&env.mail_from.to_lowercase(), 320).into(),
+        env.mail_params
+            .body
+            .map(|b| match b {
+                BodyType::SevenBit => "7BIT".to_string(),
+                BodyType::EightBitMime => "8BITMIME".to_string(),
+            })
+            .into(),
+        i64::from(env.mail_params.smtputf8).into(),
+        env.mail_params
+            .ret
+            .map(|r| match r {
+                Ret::Full => "FULL".to_string(),
+                Ret::Hdrs => "HDRS".to_string(),
+            })
+            .into(),
+        opt(env.mail_params.envid.clone(), 200),
+        env.peer.to_string().into(),
+        cut(&env.helo, 255).into(),
+        opt(env.xforward.get("ADDR").map(str::to_string), 100),
+        opt(env.xforward.get("HELO").map(str::to_string), 255),
+        cut(&xforward.join("\n"), 2000).into(),
+        opt(hdr.from, 1000),
+        opt(hdr.to, 2000),
+        opt(hdr.subject, 1000),
+        opt(hdr.message_id, 1000),
+        opt(hdr.date, 100),
+        (msg.raw.len() as i64).into(),
+        quarantd_mime::sha256_hex(msg.raw).into(),
+        msg.verdict.action.as_str().into(),
+        cut(&msg.verdict.reasons.join("\n"), 2000).into(),
+        blob::ENCODING_DEFLATE.into(),
+        now.into(),
+    ]
+}
+
+/// The `list` filter values of a message: recipients, their domains, the reason keys.
+fn facets(msg: &NewMessage<'_>) -> BTreeSet<(&'static str, String)> {
+    let mut out = BTreeSet::new();
+    for rcpt in &msg.envelope.recipients {
+        let lc = rcpt.address.to_lowercase();
+        if let Some((_, domain)) = lc.rsplit_once('@') {
+            out.insert(("domain", cut(domain, 320)));
+        }
+        out.insert(("rcpt", cut(&lc, 320)));
+    }
+    for reason in &msg.verdict.reasons {
+        out.insert(("reason", cut(&reason_key(reason).to_lowercase(), 320)));
+    }
+    out
+}
+
+/// `NOTIFY=` as text: `NEVER` or `SUCCESS,FAILURE,DELAY`.
+pub(crate) fn notify_text(n: Notify) -> String {
+    if n.never {
+        return "NEVER".into();
+    }
+    let words = [
+        (n.success, "SUCCESS"),
+        (n.failure, "FAILURE"),
+        (n.delay, "DELAY"),
+    ];
+    let on: Vec<&str> = words.iter().filter(|w| w.0).map(|w| w.1).collect();
+    on.join(",")
+}
+
+/// Inserts rows with multi-row `INSERT`s of at most `max_params` values each.
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    rows: &Rows,
+    max_params: usize,
+) -> Result<(), Error> {
+    let per_statement = (max_params / rows.columns.len()).max(1);
+    for group in rows.rows.chunks(per_statement) {
+        insert_group(tx, rows, group).await?;
+    }
+    Ok(())
+}
+
+/// Inserts blob rows, a few MiB per statement.
+async fn insert_blobs(tx: &mut Transaction<'static, Any>, rows: &Rows) -> Result<(), Error> {
+    let mut start = 0;
+    while start < rows.rows.len() {
+        let (mut end, mut bytes) = (start, 0);
+        while end < rows.rows.len() && (end == start || bytes < MAX_BLOB_BYTES_PER_STATEMENT) {
+            if let Some(Val::Blob(b)) = rows.rows[end].get(2) {
+                bytes += b.len();
+            }
+            end += 1;
+        }
+        insert_group(tx, rows, &rows.rows[start..end]).await?;
+        start = end;
+    }
+    Ok(())
+}
+
+async fn insert_group(
+    tx: &mut Transaction<'static, Any>,
+    rows: &Rows,
+    group: &[Vec<Val>],
+) -> Result<(), Error> {
+    if group.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        rows.table,
+        rows.columns.join(", "),
+        placeholders(rows.columns.len(), group.len())
+    );
+    let vals: Vec<Val> = group.iter().flatten().cloned().collect();
+    exec(tx, "store message", &sql, vals).await.map(|_| ())
+}

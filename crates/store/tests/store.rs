@@ -1,0 +1,617 @@
+//! The store on both backends: every test runs on SQLite and on MariaDB.
+
+use std::time::{Duration, SystemTime};
+
+use quarantd_store::testing::{sized_raw, Sample, TestDb};
+use quarantd_store::{
+    both_backends, system_time_ms, ClaimRequest, Cursor, Error, Finish, ListFilter, MessageStatus,
+    RecipientStatus, Retention, Store, StoreOptions,
+};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn ago(d: Duration) -> SystemTime {
+    SystemTime::now() - d
+}
+
+both_backends!(
+    stores_every_field_and_shows_raw_byte_exact,
+    shows_one_part_and_audits_views,
+    large_message_round_trips_in_chunks,
+    unknown_id_is_not_found,
+    list_filters_each_and_combined,
+    list_pages_with_keyset_cursor,
+    approvals_are_distinct_and_counted,
+    claims_are_exclusive_across_pools,
+    finish_needs_the_claim_owner,
+    stale_claims_are_taken_over,
+    delete_removes_content_and_forbids_release,
+    expire_follows_retention_per_reason,
+    request_release_checks_recipient,
+);
+
+async fn stores_every_field_and_shows_raw_byte_exact(db: TestDb) {
+    let store = db.open().await;
+    let mut s = Sample::new(
+        "Alice@Example.org",
+        &["bob@corp.test", "carol@corp.test"],
+        &["executable"],
+    );
+    s.envelope.mail_params.body = Some(quarantd_core::BodyType::EightBitMime);
+    s.envelope.recipients[0].orcpt = Some("rfc-bob@corp.test".into());
+    let id = store.insert(&s.as_new()).await.unwrap();
+    assert_eq!(id, s.envelope.id);
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.mail_from, "Alice@Example.org");
+    assert_eq!(
+        d.summary.from.as_deref(),
+        Some("Sender <Alice@Example.org>")
+    );
+    assert_eq!(d.to.as_deref(), Some("bob@corp.test, carol@corp.test"));
+    assert_eq!(d.summary.subject.as_deref(), Some("Invoice"));
+    assert!(d.message_id.as_deref().unwrap().ends_with("@example.net"));
+    assert_eq!(d.date.as_deref(), Some("2025-07-01T10:00:00+02:00"));
+    assert_eq!(d.summary.size, s.raw.len() as u64);
+    assert_eq!(d.summary.status, MessageStatus::Held);
+    assert_eq!(d.summary.direction, "inbound");
+    assert_eq!(d.summary.reasons, ["executable"]);
+    assert_eq!(
+        d.summary.received_at,
+        system_time_ms(s.envelope.received_at)
+    );
+    assert_eq!(d.node, "mx1.test");
+    assert_eq!(d.action, "quarantine");
+    assert_eq!(d.body_type.as_deref(), Some("8BITMIME"));
+    assert_eq!(d.client_addr.as_deref(), Some("192.0.2.7"));
+    assert_eq!(d.client_helo.as_deref(), Some("client-helo.example.net"));
+    assert_eq!(d.xforward.len(), 3);
+    assert!(d.has_content);
+    let rcpts: Vec<_> = d
+        .recipients
+        .iter()
+        .map(|r| (r.address.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            ("bob@corp.test", RecipientStatus::Held),
+            ("carol@corp.test", RecipientStatus::Held)
+        ]
+    );
+    assert_eq!(d.recipients[0].orcpt.as_deref(), Some("rfc-bob@corp.test"));
+    let paths: Vec<_> = d.parts.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(&paths[..3], ["", "1", "2"]);
+    assert_eq!(d.parts[2].labels, ["executable"]);
+    assert_eq!(d.parts[2].filename.as_deref(), Some("a.zip"));
+    let raw = store.raw(&id, "pm-anna").await.unwrap();
+    assert_eq!(raw, s.raw, "raw content must be byte-exact");
+}
+
+async fn shows_one_part_and_audits_views(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new(
+        "a@example.org",
+        &["b@corp.test"],
+        &["virus:Eicar-Test-Signature"],
+    );
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.findings.len(), 1);
+    assert_eq!(d.findings[0].name, "Eicar-Test-Signature");
+    assert_eq!(d.findings[0].part.as_deref(), Some("2"));
+    let part = store.part(&id, "1", "pm-anna").await.unwrap();
+    assert_eq!(part.part.path.0, "1");
+    assert!(part
+        .content
+        .starts_with(b"Please see attached.\r\n.leading dot"));
+    let err = store.part(&id, "9", "pm-anna").await.unwrap_err();
+    assert!(matches!(err, Error::PartNotFound { .. }), "{err}");
+    store.raw(&id, "pm-bert").await.unwrap();
+    let log = store.audit_log(Some(&id), 100).await.unwrap();
+    let steps: Vec<_> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("quarantine", "node:mx1.test"),
+            ("view-part", "pm-anna"),
+            ("view-raw", "pm-bert")
+        ]
+    );
+    assert!(log[1].detail.contains("part=1"));
+}
+
+async fn large_message_round_trips_in_chunks(db: TestDb) {
+    let store = db.open().await;
+    // Incompressible content larger than three chunks.
+    let mut raw = b"Subject: big\r\n\r\n".to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while raw.len() < 3_500_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        raw.extend_from_slice(&x.to_le_bytes());
+    }
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["unscannable"]).with_raw(raw);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    assert_eq!(store.raw(&id, "t").await.unwrap(), s.raw);
+    let s2 =
+        Sample::new("a@example.org", &["b@corp.test"], &["spam"]).with_raw(sized_raw(100_000, 7));
+    let id2 = store.insert(&s2.as_new()).await.unwrap();
+    assert_eq!(store.raw(&id2, "t").await.unwrap(), s2.raw);
+}
+
+async fn unknown_id_is_not_found(db: TestDb) {
+    let store = db.open().await;
+    let err = store.get("nosuchid").await.unwrap_err();
+    assert!(err.is_not_found() && !err.is_transient(), "{err}");
+    assert!(store.raw("nosuchid", "t").await.unwrap_err().is_not_found());
+    assert!(store
+        .approve("nosuchid", "x", 1, 0)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    assert!(store
+        .delete("nosuchid", "x", 0)
+        .await
+        .unwrap_err()
+        .is_not_found());
+}
+
+async fn list_filters_each_and_combined(db: TestDb) {
+    let store = db.open().await;
+    let a =
+        Sample::new("Spam@Bad.example", &["bob@corp.test"], &["executable"]).received(ago(3 * DAY));
+    let b = Sample::new(
+        "x@partner.example",
+        &["carol@corp.test", "dan@other.test"],
+        &["virus:Eicar"],
+    )
+    .received(ago(2 * DAY));
+    let c =
+        Sample::new("spam@bad.example", &["Carol@Corp.test"], &["vba-macro"]).received(ago(DAY));
+    for s in [&a, &b, &c] {
+        store.insert(&s.as_new()).await.unwrap();
+    }
+    let ids =
+        |page: quarantd_store::Page| page.messages.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    let list = |f: ListFilter| {
+        let store = store.clone();
+        async move { ids(store.list(&f).await.unwrap()) }
+    };
+    let (ia, ib, ic) = (
+        a.envelope.id.as_str(),
+        b.envelope.id.as_str(),
+        c.envelope.id.as_str(),
+    );
+    assert_eq!(list(ListFilter::default()).await, [ic, ib, ia]);
+    let rcpt = |r: &str| ListFilter {
+        rcpt: Some(r.into()),
+        ..Default::default()
+    };
+    assert_eq!(list(rcpt("carol@corp.test")).await, [ic, ib]);
+    assert_eq!(list(rcpt("BOB@corp.test")).await, [ia]);
+    let sender = ListFilter {
+        sender: Some("spam@bad.example".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(sender).await, [ic, ia]);
+    let domain = |d: &str| ListFilter {
+        domain: Some(d.into()),
+        ..Default::default()
+    };
+    assert_eq!(list(domain("corp.test")).await, [ic, ib, ia]);
+    assert_eq!(list(domain("other.test")).await, [ib]);
+    let reason = |r: &str| ListFilter {
+        reason: Some(r.into()),
+        ..Default::default()
+    };
+    assert_eq!(list(reason("virus")).await, [ib]);
+    assert_eq!(list(reason("executable")).await, [ia]);
+    let since = ListFilter {
+        since: Some(system_time_ms(ago(DAY + DAY / 2))),
+        ..Default::default()
+    };
+    assert_eq!(list(since).await, [ic]);
+    let until = ListFilter {
+        until: Some(system_time_ms(ago(DAY + DAY / 2))),
+        ..Default::default()
+    };
+    assert_eq!(list(until).await, [ib, ia]);
+    store.approve(ib, "pm-anna", 1, 0).await.unwrap();
+    let approved = ListFilter {
+        status: Some(MessageStatus::Approved),
+        ..Default::default()
+    };
+    assert_eq!(list(approved).await, [ib]);
+    let held = ListFilter {
+        status: Some(MessageStatus::Held),
+        ..Default::default()
+    };
+    assert_eq!(list(held).await, [ic, ia]);
+    let combined = ListFilter {
+        domain: Some("corp.test".into()),
+        reason: Some("vba-macro".into()),
+        sender: Some("SPAM@bad.example".into()),
+        status: Some(MessageStatus::Held),
+        ..Default::default()
+    };
+    assert_eq!(list(combined).await, [ic]);
+    let limited = ListFilter {
+        limit: Some(1),
+        ..Default::default()
+    };
+    let page = store.list(&limited).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    assert!(page.next.is_some());
+    let summary = &store.list(&rcpt("dan@other.test")).await.unwrap().messages[0];
+    assert_eq!(summary.reasons, ["virus:Eicar"]);
+    assert_eq!(summary.mail_from, "x@partner.example");
+}
+
+async fn list_pages_with_keyset_cursor(db: TestDb) {
+    let store = db.open().await;
+    let same_time = ago(DAY);
+    let mut all = Vec::new();
+    for i in 0..23 {
+        // Several messages share a timestamp: the id breaks the tie.
+        let at = if i % 3 == 0 {
+            same_time
+        } else {
+            ago(DAY + Duration::from_secs(i))
+        };
+        let s = Sample::new("a@example.org", &["pager@corp.test"], &["executable"]).received(at);
+        store.insert(&s.as_new()).await.unwrap();
+        all.push(s.envelope.id);
+    }
+    for filter in [
+        ListFilter {
+            limit: Some(5),
+            ..Default::default()
+        },
+        ListFilter {
+            limit: Some(5),
+            rcpt: Some("pager@corp.test".into()),
+            ..Default::default()
+        },
+    ] {
+        let mut seen = Vec::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = store
+                .list(&ListFilter {
+                    after: after.clone(),
+                    ..filter.clone()
+                })
+                .await
+                .unwrap();
+            assert!(page.messages.len() <= 5);
+            seen.extend(page.messages.iter().map(|m| (m.received_at, m.id.clone())));
+            match page.next {
+                Some(c) => {
+                    let parsed: Cursor = c.to_string().parse().unwrap();
+                    assert_eq!(parsed, c);
+                    after = Some(c);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 23);
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        sorted.dedup();
+        assert_eq!(seen, sorted, "newest first, no duplicates");
+    }
+}
+
+async fn approvals_are_distinct_and_counted(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["virus:Eicar"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let first = store.approve(&id, "Anna", 2, 1).await.unwrap();
+    assert_eq!(first.approvers, ["anna"]);
+    assert_eq!(first.status, MessageStatus::Held);
+    let err = store.approve(&id, " anna ", 2, 2).await.unwrap_err();
+    assert!(
+        matches!(err, Error::AlreadyApproved { .. }) && err.is_state_error(),
+        "{err}"
+    );
+    let second = store.approve(&id, "bert", 2, 3).await.unwrap();
+    assert_eq!(second.status, MessageStatus::Approved);
+    assert_eq!(store.get(&id).await.unwrap().approvals.len(), 2);
+}
+
+fn claim<'a>(rcpts: &'a [String], owner: &'a str) -> ClaimRequest<'a> {
+    ClaimRequest {
+        rcpts,
+        from: &[RecipientStatus::Held],
+        owner,
+        approvals_needed: 1,
+        actor: "pm",
+    }
+}
+
+async fn claims_are_exclusive_across_pools(db: TestDb) {
+    let setup = db.open().await;
+    let rcpts: Vec<String> = (0..5).map(|i| format!("r{i}@corp.test")).collect();
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let s = Sample::new("a@example.org", &refs, &["executable"]);
+        let id = setup.insert(&s.as_new()).await.unwrap();
+        setup.approve(&id, "anna", 1, 0).await.unwrap();
+        ids.push(id);
+    }
+    let (one, two) = (db.open().await, db.open().await);
+    for id in ids {
+        let job = |store: Store, owner: &'static str, id: String, rcpts: Vec<String>| {
+            tokio::spawn(async move { store.claim(&id, &claim(&rcpts, owner), 5).await.unwrap() })
+        };
+        let a = job(one.clone(), "owner-a", id.clone(), rcpts.clone());
+        let b = job(two.clone(), "owner-b", id.clone(), rcpts.clone());
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        assert_eq!(
+            a.len() + b.len(),
+            5,
+            "each recipient claimed exactly once: {a:?} {b:?}"
+        );
+        assert!(a.iter().all(|r| !b.contains(r)));
+    }
+}
+
+async fn finish_needs_the_claim_owner(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new(
+        "a@example.org",
+        &["b@corp.test", "c@corp.test"],
+        &["executable"],
+    );
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let rcpts = vec!["B@corp.test".to_string()];
+    assert!(matches!(
+        store.claim(&id, &claim(&rcpts, "o1"), 1).await.unwrap_err(),
+        Error::NotApproved {
+            have: 0,
+            needed: 1,
+            ..
+        }
+    ));
+    store.approve(&id, "anna", 1, 1).await.unwrap();
+    assert_eq!(
+        store.claim(&id, &claim(&rcpts, "o1"), 2).await.unwrap(),
+        ["b@corp.test"]
+    );
+    let released = Finish::Released {
+        reply: "250 ok".into(),
+    };
+    let other = store
+        .finish(
+            &id,
+            "o2",
+            &[("b@corp.test".into(), released.clone())],
+            "pm",
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "another owner cannot finish the claim");
+    let mine = store
+        .finish(&id, "o1", &[("b@corp.test".into(), released)], "pm", 3)
+        .await
+        .unwrap();
+    assert_eq!(mine, ["b@corp.test"]);
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.recipients[0].status, RecipientStatus::Released);
+    assert_eq!(d.recipients[0].last_reply.as_deref(), Some("250 ok"));
+    assert_eq!(d.summary.status, MessageStatus::Approved, "c is still held");
+    assert!(
+        store
+            .claim(&id, &claim(&rcpts, "o3"), 4)
+            .await
+            .unwrap()
+            .is_empty(),
+        "never twice"
+    );
+    let c = vec!["c@corp.test".to_string()];
+    store.claim(&id, &claim(&c, "o4"), 5).await.unwrap();
+    let failed = Finish::Failed {
+        reply: "550 no".into(),
+    };
+    store
+        .finish(&id, "o4", &[("c@corp.test".into(), failed)], "pm", 6)
+        .await
+        .unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.recipients[1].status, RecipientStatus::Failed);
+    assert_eq!(d.summary.status, MessageStatus::Released);
+}
+
+async fn stale_claims_are_taken_over(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    store.approve(&id, "anna", 1, 1).await.unwrap();
+    let rcpts = vec!["b@corp.test".to_string()];
+    store
+        .claim(&id, &claim(&rcpts, "crashed"), 1_000)
+        .await
+        .unwrap();
+    assert!(store
+        .take_over_stale(&id, 1_000, "new", "pm", 2_000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .take_over_stale(&id, 1_001, "new", "pm", 2_000)
+            .await
+            .unwrap(),
+        rcpts
+    );
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.recipients[0].claim_owner.as_deref(), Some("new"));
+    let log = store.audit_log(Some(&id), 10).await.unwrap();
+    assert_eq!(log.last().unwrap().action, "resume");
+    assert!(log.last().unwrap().detail.contains("crashed"));
+}
+
+async fn delete_removes_content_and_forbids_release(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    store.approve(&id, "anna", 1, 1).await.unwrap();
+    let rcpts = vec!["b@corp.test".to_string()];
+    store.claim(&id, &claim(&rcpts, "o1"), 2).await.unwrap();
+    assert!(matches!(
+        store.delete(&id, "bert", 3).await.unwrap_err(),
+        Error::ReleaseInProgress { .. }
+    ));
+    store
+        .finish(
+            &id,
+            "o1",
+            &[(
+                "b@corp.test".into(),
+                Finish::Unclaim {
+                    reply: "451".into(),
+                },
+            )],
+            "pm",
+            4,
+        )
+        .await
+        .unwrap();
+    store.delete(&id, "bert", 5).await.unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Deleted);
+    assert!(!d.has_content);
+    assert_eq!(d.recipients[0].status, RecipientStatus::Deleted);
+    let err = store.raw(&id, "pm").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StateForbids {
+                status: MessageStatus::Deleted,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = store.claim(&id, &claim(&rcpts, "o2"), 6).await.unwrap_err();
+    assert!(
+        err.is_state_error() && err.to_string().contains("is deleted"),
+        "{err}"
+    );
+    assert!(store
+        .delete(&id, "bert", 7)
+        .await
+        .unwrap_err()
+        .is_state_error());
+    assert!(store
+        .approve(&id, "carl", 1, 7)
+        .await
+        .unwrap_err()
+        .is_state_error());
+}
+
+async fn expire_follows_retention_per_reason(db: TestDb) {
+    let store = db.open().await;
+    let old_spam =
+        Sample::new("a@example.org", &["b@corp.test"], &["spam"]).received(ago(40 * DAY));
+    let new_spam =
+        Sample::new("a@example.org", &["b@corp.test"], &["spam"]).received(ago(20 * DAY));
+    let old_virus =
+        Sample::new("a@example.org", &["b@corp.test"], &["virus:X"]).received(ago(40 * DAY));
+    let ancient_virus = Sample::new("a@example.org", &["b@corp.test"], &["virus:X", "spam"])
+        .received(ago(100 * DAY));
+    for s in [&old_spam, &new_spam, &old_virus, &ancient_virus] {
+        store.insert(&s.as_new()).await.unwrap();
+    }
+    let mut retention = Retention::default();
+    retention.per_reason.insert("virus".into(), 90 * DAY);
+    let report = store
+        .expire(system_time_ms(SystemTime::now()), &retention, "expire")
+        .await
+        .unwrap();
+    let mut removed = report.removed.clone();
+    removed.sort();
+    let mut expected = vec![
+        old_spam.envelope.id.clone(),
+        ancient_virus.envelope.id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert!(store
+        .get(&old_spam.envelope.id)
+        .await
+        .unwrap_err()
+        .is_not_found());
+    store.get(&old_virus.envelope.id).await.unwrap();
+    store.get(&new_spam.envelope.id).await.unwrap();
+    let log = store
+        .audit_log(Some(&old_spam.envelope.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(log.last().unwrap().action, "expire");
+    let all = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(all.messages.len(), 2);
+    let again = store
+        .expire(system_time_ms(SystemTime::now()), &retention, "expire")
+        .await
+        .unwrap();
+    assert!(again.removed.is_empty());
+}
+
+async fn request_release_checks_recipient(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    assert!(matches!(
+        store
+            .request_release(&id, "mallory@evil.test", 1)
+            .await
+            .unwrap_err(),
+        Error::NotARecipient { .. }
+    ));
+    assert!(store.request_release(&id, "B@corp.test", 1).await.unwrap());
+    assert!(!store.request_release(&id, "b@corp.test", 2).await.unwrap());
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::ReleaseRequested);
+    assert_eq!(d.requests, ["b@corp.test"]);
+}
+
+#[tokio::test]
+async fn mariadb_unreachable_is_transient() {
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_secs(2),
+        ..StoreOptions::default()
+    };
+    let err = Store::open("mysql://root@127.0.0.1:1/quarantd", &options)
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("unavailable"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_in_missing_directory_is_an_error_not_a_panic() {
+    let err = Store::open(
+        "sqlite:///nonexistent-dir/q.sqlite",
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(!err.is_not_found(), "{err}");
+}
+
+#[test]
+fn unsupported_url_names_no_password() {
+    let err = quarantd_store::Backend::from_url("postgres://u:secret@h/db").unwrap_err();
+    assert!(!err.to_string().contains("secret"), "{err}");
+    assert_eq!(
+        quarantd_store::redact("mysql://u:pw@h/db"),
+        "mysql://u:***@h/db"
+    );
+}
