@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub log: RawLog,
     /// `[scan]`
     pub scan: crate::scan_config::RawScan,
+    /// `[quarantine]`
+    pub quarantine: crate::quarantine_config::RawQuarantine,
 }
 
 /// `[server]`: the inbound SMTP side.
@@ -155,6 +157,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: tracing::Level,
     pub scan: crate::scan_config::ScanSettings,
+    pub quarantine: crate::quarantine_config::QuarantineSettings,
 }
 
 /// One problem in a configuration, at a key path such as `server.max_sessions`.
@@ -361,6 +364,7 @@ impl RawConfig {
                 tracing::Level::INFO
             });
         let scan = self.scan.validate(&mut check);
+        let quarantine = self.quarantine.validate(&mut check);
         if !check.issues.is_empty() {
             return Err(ConfigErrors {
                 source: source.to_string(),
@@ -378,6 +382,7 @@ impl RawConfig {
             log_format: self.log.format,
             log_level,
             scan,
+            quarantine,
         })
     }
 }
@@ -421,6 +426,10 @@ mod tests {
         assert_eq!(
             format!("{:?}", example.scan),
             format!("{:?}", defaults.scan)
+        );
+        assert_eq!(
+            format!("{:?}", example.quarantine),
+            format!("{:?}", defaults.quarantine)
         );
     }
 

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod inspect;
 pub mod logging;
+pub mod quarantine_config;
 pub mod scan_config;
 pub mod serve;
 pub mod signatures;
