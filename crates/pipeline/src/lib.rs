@@ -11,11 +11,13 @@
 //! stage becomes a 4xx for that message alone.
 
 pub mod headers;
+pub mod hold;
 pub mod scanning;
 pub mod stages;
 
 mod process;
 
+pub use hold::{Held, Hold, HoldError, HoldFuture};
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
 pub use stages::{Classify, Decide, Decompose, DefaultDecide, Scan, StageError, Stages};

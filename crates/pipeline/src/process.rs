@@ -10,6 +10,7 @@ use quarantd_smtp::{MessageHandler, Reply, Transaction};
 use tokio::sync::Semaphore;
 
 use crate::headers::added_headers;
+use crate::hold::{Held, Hold};
 use crate::stages::{StageError, Stages};
 
 /// Settings of the pipeline.
@@ -45,6 +46,7 @@ pub struct Pipeline {
     config: PipelineConfig,
     stages: Arc<Stages>,
     workers: Arc<Semaphore>,
+    quarantine: Option<Arc<dyn Hold>>,
 }
 
 impl Pipeline {
@@ -55,7 +57,15 @@ impl Pipeline {
             config,
             stages: Arc::new(stages),
             workers,
+            quarantine: None,
         }
+    }
+
+    /// This pipeline with a quarantine: held messages are committed there before the 250,
+    /// and a rejected message leaves a copy there before the 5xx.
+    pub fn with_quarantine(mut self, quarantine: Arc<dyn Hold>) -> Self {
+        self.quarantine = Some(quarantine);
+        self
     }
 
     /// Runs decompose, classify, scan and decide on one message.
@@ -117,40 +127,72 @@ impl Pipeline {
         &self,
         envelope: &Envelope,
         data: &[u8],
+        scanned: &Scanned,
         verdict: &Verdict,
         txn: Transaction,
     ) -> (Action, Reply) {
+        let reasons = verdict.reasons.join(", ");
         match verdict.action {
             Action::Pass | Action::Tag => self.deliver(envelope, data, verdict, txn).await,
             Action::Quarantine => {
                 txn.abort().await;
-                let text = format!(
-                    "4.7.1 Message held ({}); no quarantine store is configured, try again later",
-                    verdict.reasons.join(", ")
-                );
-                (Action::Tempfail, Reply::new(451, text))
+                match self.hold(envelope, data, scanned, verdict).await {
+                    Some(Ok(id)) => (
+                        Action::Quarantine,
+                        Reply::new(
+                            250,
+                            format!("2.0.0 Ok: held in quarantine as {id} ({reasons})"),
+                        ),
+                    ),
+                    Some(Err(reply)) => (Action::Tempfail, reply),
+                    None => {
+                        let text = format!("4.7.1 Message held ({reasons}); no quarantine store is configured, try again later");
+                        (Action::Tempfail, Reply::new(451, text))
+                    }
+                }
             }
             Action::Reject => {
                 txn.abort().await;
-                (
-                    Action::Reject,
-                    Reply::new(
-                        554,
-                        format!("5.7.1 Message rejected: {}", verdict.reasons.join(", ")),
+                match self.hold(envelope, data, scanned, verdict).await {
+                    Some(Err(reply)) => (Action::Tempfail, reply),
+                    Some(Ok(_)) | None => (
+                        Action::Reject,
+                        Reply::new(554, format!("5.7.1 Message rejected: {reasons}")),
                     ),
-                )
+                }
             }
             Action::Tempfail => {
                 txn.abort().await;
                 (
                     Action::Tempfail,
-                    Reply::new(
-                        451,
-                        format!("4.7.1 Message deferred: {}", verdict.reasons.join(", ")),
-                    ),
+                    Reply::new(451, format!("4.7.1 Message deferred: {reasons}")),
                 )
             }
         }
+    }
+
+    /// Commits the message to the quarantine, when there is one: `Some(Ok(id))` once it is
+    /// durable, `Some(Err(451))` when the store failed (the message stays in Postfix's queue).
+    async fn hold(
+        &self,
+        envelope: &Envelope,
+        data: &[u8],
+        scanned: &Scanned,
+        verdict: &Verdict,
+    ) -> Option<Result<String, Reply>> {
+        let quarantine = self.quarantine.as_ref()?;
+        let parts = scanned.classified.part_list();
+        let held = Held {
+            envelope,
+            raw: data,
+            parts: &parts,
+            findings: &scanned.findings,
+            verdict,
+        };
+        Some(quarantine.hold(held).await.map_err(|err| {
+            tracing::error!(id = %envelope.id, error = %err, "Cannot store the message in the quarantine; it is deferred.");
+            Reply::new(451, "4.3.0 Quarantine store unavailable, try again later")
+        }))
     }
 
     async fn deliver(
@@ -205,8 +247,8 @@ impl Pipeline {
     ) -> (Committed, Reply) {
         let data = Arc::new(data);
         match self.analyse(envelope, Arc::clone(&data)).await {
-            Ok((_scanned, verdict)) => {
-                let (outcome, reply) = self.commit(envelope, &data, &verdict, txn).await;
+            Ok((scanned, verdict)) => {
+                let (outcome, reply) = self.commit(envelope, &data, &scanned, &verdict, txn).await;
                 (Committed { verdict, outcome }, reply)
             }
             Err(err) => {

@@ -22,6 +22,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Manage quarantd's own ClamAV signatures (.hsb/.cdb files in the signature directory).
     Signatures(SignaturesArgs),
+    /// List, show, approve, release and delete held messages.
+    Quarantine(QuarantineArgs),
+    /// Print the quarantine's audit log (every state change and every view of content).
+    Audit(AuditArgs),
 }
 
 /// `quarantd inspect`
@@ -76,6 +80,10 @@ pub struct ServeArgs {
     /// Log level (error, warn, info, debug, trace), overriding the config file.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Quarantine database URL (sqlite://PATH or mysql://user:pass@host/db), overriding the
+    /// config file; default: SQLite under the data directory.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// clamd to scan with (host:port or a socket path), overriding the config file.
     #[arg(long, value_name = "ADDR")]
     pub clamd: Option<String>,
@@ -114,7 +122,7 @@ pub enum SignaturesCommand {
 
 /// `quarantd signatures add`
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "sha256", "archive_member_name"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["file", "sha256", "archive_member_name", "from_quarantine"])))]
 pub struct SignaturesAddArgs {
     /// A file to detect wherever it appears (by SHA-256 and size).
     #[arg(value_name = "FILE")]
@@ -131,4 +139,158 @@ pub struct SignaturesAddArgs {
     /// A container signature (.cdb): detect archive members whose name matches REGEX.
     #[arg(long, value_name = "REGEX")]
     pub archive_member_name: Option<String>,
+    /// Take the file from a quarantined message: its part --part PATH (the view is audited).
+    #[arg(long, value_name = "ID", requires = "part")]
+    pub from_quarantine: Option<String>,
+    /// The part of the --from-quarantine message (a path as `quarantine show ID` lists them).
+    #[arg(long, value_name = "PATH", requires = "from_quarantine")]
+    pub part: Option<String>,
+    /// Quarantine store URL for --from-quarantine, overriding the config file.
+    #[arg(long, value_name = "URL", requires = "from_quarantine")]
+    pub store: Option<String>,
+    /// Who looks at the part (audit log); default $SUDO_USER, else $USER.
+    #[arg(long, value_name = "NAME", requires = "from_quarantine")]
+    pub by: Option<String>,
+}
+
+/// Where the quarantine is: `--store` and `--config`, taken by every quarantine command.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Quarantine store URL (sqlite:///PATH or mysql://USER:PASS@HOST/DB), overriding the
+    /// config file's `quarantine.store`.
+    #[arg(long, value_name = "URL", global = true)]
+    pub store: Option<String>,
+    /// Configuration file (store, data directory, relay, approvals, retention). Without one,
+    /// embedded defaults are used (SQLite under ./var).
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Who acts (recorded in the audit log); default $SUDO_USER, else $USER.
+    #[arg(long, value_name = "NAME", global = true)]
+    pub by: Option<String>,
+}
+
+/// `quarantd quarantine`
+#[derive(Debug, Args)]
+pub struct QuarantineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: QuarantineCommand,
+    /// Store, config and actor.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `quarantd quarantine list|show|release|approve|request-release|delete|expire`
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List held messages, newest first, one page at a time.
+    List(QuarantineListArgs),
+    /// Show one message's metadata, or its raw bytes (--raw) or one part (--part).
+    Show(QuarantineShowArgs),
+    /// Re-inject the stored original to its recipients through the relay.
+    Release(QuarantineReleaseArgs),
+    /// Approve the release of a message (as --by NAME; nobody approves twice).
+    Approve {
+        /// The quarantine id.
+        id: String,
+    },
+    /// Record a recipient's request for release (never releases by itself).
+    RequestRelease {
+        /// The quarantine id.
+        id: String,
+        /// The recipient asking.
+        #[arg(long, value_name = "ADDR", required = true)]
+        rcpt: Vec<String>,
+    },
+    /// Delete a message's content (the record stays until retention removes it).
+    Delete {
+        /// The quarantine id.
+        id: String,
+    },
+    /// Remove every message past retention (`quarantine.retention_days[_per_reason]`).
+    Expire,
+}
+
+/// `quarantd quarantine list`
+#[derive(Debug, Args)]
+pub struct QuarantineListArgs {
+    /// Received at or after: RFC 3339, YYYY-MM-DD (00:00 UTC), or an age like 30m, 2h, 3d, 1w.
+    #[arg(long, value_name = "TIME", value_parser = crate::quarantine_cli::parse_time)]
+    pub since: Option<i64>,
+    /// Received before: same forms as --since.
+    #[arg(long, value_name = "TIME", value_parser = crate::quarantine_cli::parse_time)]
+    pub until: Option<i64>,
+    /// An envelope recipient (case-insensitive).
+    #[arg(long, value_name = "ADDR")]
+    pub rcpt: Option<String>,
+    /// The envelope sender (case-insensitive; `<>` or "" for the null sender).
+    #[arg(long, value_name = "ADDR")]
+    pub sender: Option<String>,
+    /// A recipient's domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// A verdict reason by its key (`virus` matches `virus:Eicar-Signature`).
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
+    /// held, release-requested, approved, released or deleted.
+    #[arg(long, value_name = "STATUS", value_parser = crate::quarantine_cli::parse_status)]
+    pub status: Option<quarantd_store::MessageStatus>,
+    /// Messages per page (default 50, at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: Option<u32>,
+    /// Continue after this cursor (printed at the end of the previous page).
+    #[arg(long, value_name = "CURSOR", value_parser = crate::quarantine_cli::parse_cursor)]
+    pub after: Option<quarantd_store::Cursor>,
+    /// Print one JSON object: {"messages": [...], "next": CURSOR or null}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quarantd quarantine show`
+#[derive(Debug, Args)]
+pub struct QuarantineShowArgs {
+    /// The quarantine id.
+    pub id: String,
+    /// Write the original message to standard output, byte-exact (audited).
+    #[arg(long, conflicts_with_all = ["part", "json"])]
+    pub raw: bool,
+    /// Write one part's decoded bytes to standard output (audited).
+    #[arg(long, value_name = "PATH", conflicts_with = "json")]
+    pub part: Option<String>,
+    /// Print the metadata as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quarantd quarantine release`
+#[derive(Debug, Args)]
+pub struct QuarantineReleaseArgs {
+    /// The quarantine id.
+    pub id: String,
+    /// Release to this recipient only (repeat for more); default: every recipient still held.
+    #[arg(long, value_name = "ADDR", conflicts_with = "resume")]
+    pub rcpt: Vec<String>,
+    /// Relay (re-injection) address, overriding the config file (e.g. 127.0.0.1:10025).
+    #[arg(long, value_name = "ADDR")]
+    pub relay: Option<String>,
+    /// Take over and deliver the claims of a release job that died (older than
+    /// `quarantine.stale_claim_after_secs`). May deliver a duplicate: check the relay's log.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// `quarantd audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only this message's entries.
+    pub id: Option<String>,
+    /// The last N entries (default 100).
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Print one JSON object: {"entries": [...]}.
+    #[arg(long)]
+    pub json: bool,
+    /// Store and config.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod hold;
 pub mod inspect;
 pub mod logging;
+pub mod quarantine_cli;
 pub mod quarantine_config;
 pub mod scan_config;
 pub mod serve;

@@ -11,12 +11,14 @@ fn main() -> ExitCode {
         Command::Serve(args) => quarantd::serve::main(args),
         Command::Inspect(args) => quarantd::inspect::main(args),
         Command::Signatures(args) => quarantd::signatures::main(args),
+        Command::Quarantine(args) => quarantd::quarantine_cli::main(args),
+        Command::Audit(args) => quarantd::quarantine_cli::audit_main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("quarantd: error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(quarantd::quarantine_cli::exit_code(&err))
         }
     }
 }

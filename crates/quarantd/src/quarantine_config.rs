@@ -65,7 +65,7 @@ const DAY: u64 = 24 * 3600;
 
 impl RawQuarantine {
     /// Validates, reporting problems into `check`.
-    pub fn validate(&self, check: &mut Check) -> QuarantineSettings {
+    pub(crate) fn validate(&self, check: &mut Check) -> QuarantineSettings {
         let store = self.store.trim().to_string();
         if !(store.is_empty()
             || store.starts_with("sqlite:")

@@ -9,6 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
+use crate::hold::StoreHold;
+use quarantd_pipeline::Hold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(args: ServeArgs) -> anyhow::Result<()> {
@@ -32,7 +34,8 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         let shutdown = ShutdownSignal::new();
         tokio::spawn(on_signal(shutdown.clone()));
         let stages = stages_for(&settings).await;
-        run(settings, listener, stages, shutdown).await;
+        let quarantine = open_quarantine(&settings).await?;
+        run(settings, listener, stages, Some(quarantine), shutdown).await;
         Ok(())
     })
 }
@@ -51,6 +54,9 @@ pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
     }
     if let Some(format) = args.log_format {
         raw.log.format = format;
+    }
+    if let Some(store) = &args.store {
+        raw.quarantine.store = store.clone();
     }
     if let Some(level) = &args.log_level {
         raw.log.level = level.clone();
@@ -106,11 +112,30 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {}", settings.listen))
 }
 
-/// Serves on `listener` with `stages` until `shutdown` is triggered, then drains.
+/// Opens the quarantine store (migrating it) for the pipeline to hold messages in.
+pub async fn open_quarantine(settings: &Settings) -> anyhow::Result<Arc<dyn Hold>> {
+    let store = settings
+        .quarantine
+        .open(None, &settings.data_dir)
+        .await
+        .with_context(|| {
+            let url = match settings.quarantine.store.as_str() {
+                "" => format!("SQLite under {}", settings.data_dir.display()),
+                url => quarantd_store::redact(url),
+            };
+            format!("cannot open the quarantine store ({url})")
+        })?;
+    tracing::info!(backend = ?store.backend(), "Quarantine store open.");
+    Ok(Arc::new(StoreHold::new(store, settings.hostname.clone())))
+}
+
+/// Serves on `listener` with `stages` until `shutdown` is triggered, then drains. Without a
+/// quarantine, messages to hold are answered 451.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     stages: Stages,
+    quarantine: Option<Arc<dyn Hold>>,
     shutdown: ShutdownSignal,
 ) {
     tracing::info!(
@@ -121,7 +146,10 @@ pub async fn run(
         "quarantd starting."
     );
     let relay = Arc::new(Relay::new(settings.relay.clone()));
-    let pipeline = Pipeline::new(settings.pipeline.clone(), stages);
+    let mut pipeline = Pipeline::new(settings.pipeline.clone(), stages);
+    if let Some(quarantine) = quarantine {
+        pipeline = pipeline.with_quarantine(quarantine);
+    }
     Server::new(settings.inbound.clone(), relay, pipeline)
         .run(listener, shutdown)
         .await;

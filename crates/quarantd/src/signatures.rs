@@ -19,7 +19,7 @@ pub fn main(args: SignaturesArgs) -> anyhow::Result<()> {
     match &args.command {
         SignaturesCommand::List => list(&target),
         SignaturesCommand::Add(add_args) => {
-            let signature = signature_from(add_args)?;
+            let signature = signature_from(add_args, args.config.as_deref())?;
             target.dir.add(&signature)?;
             println!(
                 "added {} ({}) to {}",
@@ -98,7 +98,23 @@ impl Target {
     }
 }
 
-fn signature_from(args: &SignaturesAddArgs) -> anyhow::Result<OwnSignature> {
+fn signature_from(
+    args: &SignaturesAddArgs,
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<OwnSignature> {
+    if let (Some(id), Some(path)) = (&args.from_quarantine, &args.part) {
+        let content = crate::quarantine_cli::fetch_part(
+            config,
+            args.store.as_deref(),
+            args.by.as_deref(),
+            id,
+            path,
+        )?;
+        if content.is_empty() {
+            bail!("part {path} of {id} is empty; an empty file cannot be a signature");
+        }
+        return Ok(OwnSignature::of_file(&args.name, &content)?);
+    }
     if let Some(file) = &args.file {
         let content =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

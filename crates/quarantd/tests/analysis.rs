@@ -1,6 +1,6 @@
 //! Decomposition and classification as a user sees them: `quarantd inspect` (tree, JSON,
-//! stdin, errors) and `serve` (labels in the verdict header; a message to hold is deferred
-//! with a 4xx naming the reason while no quarantine store exists).
+//! stdin, errors) and `serve` (labels in the verdict header; a message to hold goes to the
+//! quarantine, named in the 250).
 
 mod common;
 
@@ -121,7 +121,7 @@ async fn inspect_refuses_a_missing_file_clearly() {
 }
 
 #[tokio::test]
-async fn serve_names_labels_in_the_verdict_header_and_defers_what_must_be_held() {
+async fn serve_names_labels_in_the_verdict_header_and_holds_what_must_be_held() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let daemon = Daemon::start(sink.addr(), Extra::default()).await;
     let mut client = Client::connect(daemon.addr).await.unwrap();
@@ -147,12 +147,12 @@ Content-Disposition: attachment; filename=\"fit.py\"\r\n\r\n#!/usr/bin/env pytho
         .send_message("a@example.org", &["b@example.org"], &exe)
         .await
         .unwrap();
-    assert_eq!(reply.code, 451, "{reply}");
+    assert_eq!(reply.code, 250, "{reply}");
     assert!(
-        reply.text().starts_with("4.7.1") && reply.text().contains("executable"),
+        reply.text().contains("held in quarantine as ") && reply.text().contains("executable"),
         "{reply}"
     );
     let event = daemon.wait_for_log("quarantine (", WAIT).await;
-    assert!(event.contains("\"outcome\":\"tempfail\""), "{event}");
+    assert!(event.contains("\"outcome\":\"quarantine\""), "{event}");
     assert_eq!(sink.messages().len(), 1, "the executable was not delivered");
 }

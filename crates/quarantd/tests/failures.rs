@@ -311,6 +311,7 @@ async fn a_panicking_stage_gives_4xx_and_the_next_message_passes() {
         settings,
         listener,
         stages,
+        None,
         shutdown.clone(),
     ));
 

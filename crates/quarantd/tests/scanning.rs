@@ -315,6 +315,19 @@ async fn viruses_are_rejected_bare_zipped_in_7z_and_nested() {
         );
     }
     assert!(sink.messages().is_empty(), "nothing reached the relay");
+    let store = quarantd_store::Store::open_in_data_dir(&daemon.data_dir(), &Default::default())
+        .await
+        .unwrap();
+    let filter = quarantd_store::ListFilter {
+        reason: Some("virus".into()),
+        ..Default::default()
+    };
+    let copies = store.list(&filter).await.unwrap();
+    assert_eq!(
+        copies.messages.len(),
+        9,
+        "each rejected message left a quarantine copy"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -37,9 +37,11 @@
 
 mod clamd;
 mod client;
+mod proxy;
 mod sink;
 
 pub use clamd::Clamd;
 
 pub use client::{dot_stuff, Client, Reply};
+pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};

@@ -27,6 +27,8 @@ pub struct Extra {
     pub analysis: &'static str,
     /// Whole `[scan]`/`[scan.clamd]` sections, appended at the end of the config.
     pub scan: String,
+    /// `--store URL` (default: SQLite under the daemon's temporary data directory).
+    pub store: Option<String>,
 }
 
 /// A running `quarantd serve`.
@@ -54,10 +56,12 @@ impl Daemon {
         );
         let path = dir.path().join("quarantd.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_quarantd"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_quarantd"));
+        command.arg("serve").arg("--config").arg(&path);
+        if let Some(store) = &extra.store {
+            command.arg("--store").arg(store);
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -86,6 +90,11 @@ impl Daemon {
             .wait_for_log("Accepting SMTP sessions.", Duration::from_secs(30))
             .await;
         daemon
+    }
+
+    /// The daemon's data directory (its SQLite quarantine lives there by default).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("var")
     }
 
     /// Every log line so far.

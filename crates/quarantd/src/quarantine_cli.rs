@@ -1,0 +1,1014 @@
+//! The postmaster's command line for the quarantine: `quarantd quarantine list|show|release|
+//! approve|request-release|delete|expire` and `quarantd audit`.
+//!
+//! Every command opens the store named by `--store URL`, else the config file's
+//! `quarantine.store`, else the SQLite file under the data directory (which must exist: the
+//! CLI never creates an empty quarantine because it was started in the wrong directory).
+//!
+//! **Actor.** Who acts is `--by NAME`, else `$SUDO_USER` (the person behind `sudo`), else
+//! `$USER`. State changes (approve, release, delete, expire) refuse to run without one; views
+//! of content (`show --raw`, `show --part`) are recorded as `unknown` when none is known.
+//! `--by` is a name, not an authentication: four eyes are as good as the people typing.
+//!
+//! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments or
+//! no actor; 3 unknown id or part; 4 the message's state forbids it (deleted, approvals
+//! missing, approved twice, not a recipient, nothing left to release); 5 the relay refused a
+//! release permanently (5xx); 75 (`EX_TEMPFAIL`) the database or the relay is unavailable, or
+//! a delivery is deferred or uncertain: try again later.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use quarantd_release::{Delivery, ReleaseReport, Workflow};
+use quarantd_smtp::Relay;
+use quarantd_store::{
+    AuditEntry, Cursor, ListFilter, MessageDetail, MessageStatus, MessageSummary, Store,
+};
+use serde_json::{json, Value};
+
+use crate::cli::{
+    AuditArgs, QuarantineArgs, QuarantineCommand, QuarantineListArgs, QuarantineReleaseArgs,
+    QuarantineShowArgs, StoreArgs,
+};
+use crate::config::{self, Settings};
+
+/// Some other failure: a bad config file, an I/O error.
+pub const EXIT_FAILURE: u8 = 1;
+/// Bad arguments (also clap's own code), or no actor known for a change.
+pub const EXIT_USAGE: u8 = 2;
+/// No message with this id, or no part with this path.
+pub const EXIT_NOT_FOUND: u8 = 3;
+/// The message's state (or its approvals) forbids the change.
+pub const EXIT_STATE: u8 = 4;
+/// The relay refused the release permanently (5xx) for at least one recipient.
+pub const EXIT_REFUSED: u8 = 5;
+/// The database or the relay is unavailable, or a delivery was deferred: try again later.
+pub const EXIT_TEMPFAIL: u8 = 75;
+
+/// An error that carries its own exit code.
+#[derive(Debug)]
+pub struct Exit {
+    /// The process exit code.
+    pub code: u8,
+    /// What to print after `quarantd: error: `.
+    pub message: String,
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+fn exit(code: u8, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Exit {
+        code,
+        message: message.into(),
+    })
+}
+
+/// The exit code for an error of any command: the first error in the chain that has one
+/// decides (store and release errors are classified), else [`EXIT_FAILURE`].
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Exit>() {
+            return e.code;
+        }
+        if let Some(e) = cause.downcast_ref::<quarantd_release::Error>() {
+            return match e {
+                quarantd_release::Error::Store(s) => store_code(s),
+                quarantd_release::Error::NoActor { .. } => EXIT_USAGE,
+                _ if e.is_transient() => EXIT_TEMPFAIL,
+                _ if e.is_not_found() => EXIT_NOT_FOUND,
+                _ if e.is_state_error() => EXIT_STATE,
+                _ => EXIT_FAILURE,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<quarantd_store::Error>() {
+            return store_code(e);
+        }
+    }
+    EXIT_FAILURE
+}
+
+fn store_code(e: &quarantd_store::Error) -> u8 {
+    if e.is_transient() {
+        EXIT_TEMPFAIL
+    } else if e.is_not_found() {
+        EXIT_NOT_FOUND
+    } else if e.is_state_error() {
+        EXIT_STATE
+    } else if matches!(e, quarantd_store::Error::UnsupportedUrl { .. }) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+/// Runs one `quarantd quarantine` command.
+pub fn main(args: QuarantineArgs) -> anyhow::Result<()> {
+    let relay = match &args.command {
+        QuarantineCommand::Release(r) => r.relay.as_deref(),
+        _ => None,
+    };
+    let settings = load_settings(&args.store, relay)?;
+    runtime()?.block_on(async {
+        let store = open_store(&settings, args.store.store.as_deref()).await?;
+        let result = run(&args, &settings, &store).await;
+        store.close().await;
+        result
+    })
+}
+
+/// Runs `quarantd audit`.
+pub fn audit_main(args: AuditArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&args.store, None)?;
+    runtime()?.block_on(async {
+        let store = open_store(&settings, args.store.store.as_deref()).await?;
+        let result = audit(&args, &store).await;
+        store.close().await;
+        result
+    })
+}
+
+/// The decoded content of part `path` of message `id`, for `signatures add
+/// --from-quarantine`; the view is audited as `view-part` by the actor.
+pub fn fetch_part(
+    config: Option<&Path>,
+    store_url: Option<&str>,
+    by: Option<&str>,
+    id: &str,
+    path: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let store_args = StoreArgs {
+        store: store_url.map(str::to_string),
+        config: config.map(Path::to_path_buf),
+        by: by.map(str::to_string),
+    };
+    let settings = load_settings(&store_args, None)?;
+    let actor = viewer(by);
+    runtime()?.block_on(async {
+        let store = open_store(&settings, store_url).await?;
+        let part = store.part(id, path, &actor).await;
+        store.close().await;
+        Ok(part?.content)
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load_settings(args: &StoreArgs, relay: Option<&str>) -> anyhow::Result<Settings> {
+    let mut raw = config::load(args.config.as_deref())?;
+    if let Some(relay) = relay {
+        raw.relay.address = relay.to_string();
+    }
+    let source = args.config.as_ref().map_or_else(
+        || "embedded defaults and flags".to_string(),
+        |p| p.display().to_string(),
+    );
+    Ok(raw.validate(&source)?)
+}
+
+/// Opens the store; a SQLite file that does not exist is an error here (the daemon creates
+/// it, the CLI must not invent an empty quarantine).
+async fn open_store(settings: &Settings, flag: Option<&str>) -> anyhow::Result<Store> {
+    let url = match flag.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(url) => url.to_string(),
+        None if !settings.quarantine.store.is_empty() => settings.quarantine.store.clone(),
+        None => quarantd_store::sqlite_url(&settings.data_dir),
+    };
+    if let Some(path) = sqlite_path(&url) {
+        if !Path::new(path).exists() {
+            bail!(
+                "no quarantine at {path}: the file does not exist (give --store URL, or \
+                 --config FILE with the daemon's data directory or quarantine.store)"
+            );
+        }
+    }
+    // The store's error already names its cause: print it once, keep its exit code.
+    settings
+        .quarantine
+        .open(Some(&url), &settings.data_dir)
+        .await
+        .map_err(|e| {
+            let shown = quarantd_store::redact(&url);
+            exit(
+                store_code(&e),
+                format!("cannot open the quarantine store {shown}: {e}"),
+            )
+        })
+}
+
+/// The file of an SQLite URL (`sqlite:///var/x.sqlite`, `sqlite:x.sqlite?mode=ro`).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+/// The actor of a change: `--by`, `$SUDO_USER`, `$USER`.
+fn actor(by: Option<&str>) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok();
+    [by.map(str::to_string), env("SUDO_USER"), env("USER")]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim().to_string())
+        .find(|s| !s.is_empty())
+}
+
+fn changer(by: Option<&str>, action: &str) -> anyhow::Result<String> {
+    actor(by).ok_or_else(|| {
+        exit(
+            EXIT_USAGE,
+            format!("{action} needs a name for the audit log: give --by NAME"),
+        )
+    })
+}
+
+fn viewer(by: Option<&str>) -> String {
+    actor(by).unwrap_or_else(|| "unknown".to_string())
+}
+
+async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyhow::Result<()> {
+    let by = args.store.by.as_deref();
+    let q = &settings.quarantine;
+    let workflow = Workflow::new(store.clone(), q.rules.clone(), q.release.clone());
+    match &args.command {
+        QuarantineCommand::List(list_args) => list(list_args, store).await,
+        QuarantineCommand::Show(show_args) => show(show_args, by, store).await,
+        QuarantineCommand::Release(release_args) => {
+            let by = changer(by, "release")?;
+            release(release_args, settings, &workflow, &by).await
+        }
+        QuarantineCommand::Approve { id } => {
+            let by = changer(by, "approve")?;
+            let outcome = workflow.approve(id, &by).await?;
+            println!(
+                "approved {id} as {by}: {} of {} approval(s) ({}); status {}",
+                outcome.approvers.len(),
+                outcome.needed,
+                outcome.approvers.join(", "),
+                outcome.status
+            );
+            Ok(())
+        }
+        QuarantineCommand::RequestRelease { id, rcpt } => {
+            for rcpt in rcpt {
+                let outcome = workflow.request_release(id, rcpt).await?;
+                println!(
+                    "release of {id} requested for {rcpt}{}; status {}; needs {} approval(s){}",
+                    if outcome.new { "" } else { " (asked before)" },
+                    outcome.status,
+                    outcome.approvals_needed,
+                    if outcome.self_release {
+                        " or the recipient's own release"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        QuarantineCommand::Delete { id } => {
+            let by = changer(by, "delete")?;
+            workflow.delete(id, &by).await?;
+            println!("deleted {id} (content removed; the record stays until retention)");
+            Ok(())
+        }
+        QuarantineCommand::Expire => {
+            let by = changer(by, "expire")?;
+            let report = workflow.expire(&q.retention, &by).await?;
+            for id in &report.removed {
+                println!("expired {id}");
+            }
+            println!("{} message(s) expired", report.removed.len());
+            Ok(())
+        }
+    }
+}
+
+async fn list(args: &QuarantineListArgs, store: &Store) -> anyhow::Result<()> {
+    let filter = ListFilter {
+        since: args.since,
+        until: args.until,
+        rcpt: args.rcpt.clone(),
+        sender: args.sender.as_ref().map(|s| {
+            let s = s.trim();
+            if s == "<>" { "" } else { s }.to_string()
+        }),
+        domain: args.domain.clone(),
+        reason: args.reason.clone(),
+        status: args.status,
+        limit: args.limit,
+        after: args.after.clone(),
+    };
+    let page = store.list(&filter).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({
+            "messages": page.messages.iter().map(summary_json).collect::<Vec<_>>(),
+            "next": page.next.as_ref().map(Cursor::to_string),
+        });
+        writeln!(out, "{doc}")?;
+        return Ok(());
+    }
+    let mut rows = vec![[
+        "ID", "RECEIVED", "STATUS", "SENDER", "SIZE", "REASONS", "SUBJECT",
+    ]
+    .map(str::to_string)];
+    for m in &page.messages {
+        rows.push([
+            m.id.clone(),
+            format_time(m.received_at),
+            m.status.to_string(),
+            clean(&sender(&m.mail_from)),
+            m.size.to_string(),
+            clean(&m.reasons.join(",")),
+            clean(m.subject.as_deref().unwrap_or("")),
+        ]);
+    }
+    write_table(&mut out, &rows, &[40, 20, 17, 40, 10, 40, 60])?;
+    match &page.next {
+        Some(next) => writeln!(out, "more: --after {next}")?,
+        None if page.messages.is_empty() => writeln!(out, "no messages")?,
+        None => {}
+    }
+    Ok(())
+}
+
+async fn show(args: &QuarantineShowArgs, by: Option<&str>, store: &Store) -> anyhow::Result<()> {
+    if args.raw {
+        let raw = store.raw(&args.id, &viewer(by)).await?;
+        return write_stdout(&raw);
+    }
+    if let Some(path) = &args.part {
+        let part = store.part(&args.id, path, &viewer(by)).await?;
+        return write_stdout(&part.content);
+    }
+    let detail = store.get(&args.id).await?;
+    let audit = store.audit_log(Some(&args.id), 1000).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut doc = detail_json(&detail);
+        doc["audit"] = audit.iter().map(audit_json).collect();
+        writeln!(out, "{doc}")?;
+        return Ok(());
+    }
+    print_detail(&mut out, &detail, &audit)?;
+    Ok(())
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .context("cannot write to standard output")?;
+    out.flush().context("cannot write to standard output")
+}
+
+async fn release(
+    args: &QuarantineReleaseArgs,
+    settings: &Settings,
+    workflow: &Workflow,
+    by: &str,
+) -> anyhow::Result<()> {
+    let relay = Arc::new(Relay::new(settings.relay.clone()));
+    // Unknown ids fail before the progress line.
+    workflow.store().get(&args.id).await?;
+    let r = &settings.quarantine.release;
+    eprintln!(
+        "releasing {} through {} (up to {} attempt(s), {}s apart at first, on temporary failures)",
+        args.id,
+        settings.relay.address,
+        r.max_attempts,
+        r.first_backoff.as_secs()
+    );
+    let report = if args.resume {
+        workflow.resume(&relay, &args.id, by).await?
+    } else {
+        workflow.release(&relay, &args.id, &args.rcpt, by).await?
+    };
+    print_release(&report);
+    release_outcome(&report)
+}
+
+fn print_release(report: &ReleaseReport) {
+    for (rcpt, delivery) in &report.recipients {
+        let rcpt = clean(rcpt);
+        let line = match delivery {
+            Delivery::Delivered { reply } => format!("{rcpt}: released ({})", clean(reply)),
+            Delivery::Refused { reply } => {
+                format!("{rcpt}: refused by the relay ({}); failed", clean(reply))
+            }
+            Delivery::Deferred { reply } => format!(
+                "{rcpt}: deferred ({}); still held, release again later",
+                clean(reply)
+            ),
+            Delivery::Uncertain { reply } => format!(
+                "{rcpt}: uncertain ({}); the claim stays: check the relay's log, then `release --resume`",
+                clean(reply)
+            ),
+            Delivery::Skipped { state } => format!("{rcpt}: not sent (recipient is {state})"),
+        };
+        println!("{line}");
+    }
+}
+
+/// The exit of a release that ran: 0 when something was delivered and nothing failed.
+fn release_outcome(report: &ReleaseReport) -> anyhow::Result<()> {
+    let count = |f: fn(&Delivery) -> bool| report.recipients.iter().filter(|(_, d)| f(d)).count();
+    let delivered = count(|d| matches!(d, Delivery::Delivered { .. }));
+    let later = count(|d| matches!(d, Delivery::Deferred { .. } | Delivery::Uncertain { .. }));
+    let refused = count(|d| matches!(d, Delivery::Refused { .. }));
+    let skipped = count(|d| matches!(d, Delivery::Skipped { .. }));
+    let id = &report.id;
+    if later > 0 {
+        return Err(exit(
+            EXIT_TEMPFAIL,
+            format!("message {id}: {later} recipient(s) not delivered yet (relay unavailable or deferring); try again later"),
+        ));
+    }
+    if refused > 0 {
+        return Err(exit(
+            EXIT_REFUSED,
+            format!("message {id}: the relay refused {refused} recipient(s) permanently"),
+        ));
+    }
+    if delivered == 0 && skipped > 0 {
+        return Err(exit(
+            EXIT_STATE,
+            format!("message {id}: nothing released (every recipient named is released, being released or deleted)"),
+        ));
+    }
+    Ok(())
+}
+
+async fn audit(args: &AuditArgs, store: &Store) -> anyhow::Result<()> {
+    if let Some(id) = &args.id {
+        // An id that never existed is an error; one that expired still has its log.
+        if let Err(e) = store.get(id).await {
+            if !e.is_not_found() {
+                return Err(e.into());
+            }
+            if store.audit_log(Some(id), 1).await?.is_empty() {
+                return Err(e.into());
+            }
+        }
+    }
+    let entries = store.audit_log(args.id.as_deref(), args.limit).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let doc = json!({ "entries": entries.iter().map(audit_json).collect::<Vec<_>>() });
+        writeln!(out, "{doc}")?;
+        return Ok(());
+    }
+    let mut rows = vec![["TIME", "ACTOR", "ACTION", "ID", "DETAIL"].map(str::to_string)];
+    for e in &entries {
+        rows.push([
+            format_time(e.at),
+            clean(&e.actor),
+            e.action.clone(),
+            e.message_id.clone().unwrap_or_else(|| "-".into()),
+            clean(&e.detail),
+        ]);
+    }
+    write_table(&mut out, &rows, &[20, 40, 18, 40, 100])?;
+    Ok(())
+}
+
+// ---- output ----------------------------------------------------------------------------
+
+fn sender(mail_from: &str) -> String {
+    if mail_from.is_empty() {
+        "<>".into()
+    } else {
+        mail_from.to_string()
+    }
+}
+
+/// Message content shown on a terminal: control characters (escape sequences, CR, LF) are
+/// written as `\x1b`, `\u{85}`, so a header cannot rewrite the postmaster's screen.
+fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            if (c as u32) < 0x80 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Cuts to `max` characters with an ellipsis.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn write_table<const N: usize>(
+    out: &mut impl Write,
+    rows: &[[String; N]],
+    caps: &[usize; N],
+) -> std::io::Result<()> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count().min(caps[i]));
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            let cell = cut(cell, caps[i]);
+            if i + 1 == N {
+                line.push_str(&cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(&cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn summary_json(m: &MessageSummary) -> Value {
+    json!({
+        "id": m.id,
+        "received_at": format_time(m.received_at),
+        "received_at_ms": m.received_at,
+        "status": m.status.as_str(),
+        "mail_from": m.mail_from,
+        "from": m.from,
+        "subject": m.subject,
+        "size": m.size,
+        "direction": m.direction,
+        "reasons": m.reasons,
+    })
+}
+
+fn detail_json(d: &MessageDetail) -> Value {
+    let mut doc = summary_json(&d.summary);
+    let extra = json!({
+        "action": d.action,
+        "node": d.node,
+        "body_type": d.body_type,
+        "smtputf8": d.smtputf8,
+        "dsn_ret": d.dsn_ret,
+        "dsn_envid": d.dsn_envid,
+        "peer": d.peer,
+        "peer_helo": d.peer_helo,
+        "client_addr": d.client_addr,
+        "client_helo": d.client_helo,
+        "xforward": d.xforward.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "to": d.to,
+        "message_id": d.message_id,
+        "date": d.date,
+        "sha256": d.sha256,
+        "has_content": d.has_content,
+        "recipients": d.recipients.iter().map(|r| json!({
+            "address": r.address,
+            "status": r.status.as_str(),
+            "notify": r.notify,
+            "orcpt": r.orcpt,
+            "attempts": r.attempts,
+            "last_reply": r.last_reply,
+            "claim_owner": r.claim_owner,
+            "claimed_at": r.claimed_at.map(format_time),
+        })).collect::<Vec<_>>(),
+        "parts": d.parts.iter().map(|p| json!({
+            "path": p.path,
+            "filename": p.filename,
+            "declared_type": p.declared_type,
+            "detected_type": p.detected_type,
+            "size": p.size,
+            "sha256": p.sha256,
+            "labels": p.labels,
+            "unscannable_reason": p.unscannable_reason,
+        })).collect::<Vec<_>>(),
+        "findings": d.findings.iter().map(|f| json!({
+            "kind": f.kind, "engine": f.engine, "name": f.name, "part": f.part,
+        })).collect::<Vec<_>>(),
+        "approvals": d.approvals.iter().map(|a| json!({
+            "approver": a.approver, "at": format_time(a.at),
+        })).collect::<Vec<_>>(),
+        "requests": d.requests,
+    });
+    if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
+        doc.extend(extra);
+    }
+    doc
+}
+
+fn audit_json(e: &AuditEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "at": format_time(e.at),
+        "at_ms": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "message_id": e.message_id,
+        "detail": e.detail,
+    })
+}
+
+fn print_detail(
+    out: &mut impl Write,
+    d: &MessageDetail,
+    audit: &[AuditEntry],
+) -> std::io::Result<()> {
+    let s = &d.summary;
+    let opt = |v: &Option<String>| clean(v.as_deref().unwrap_or("-"));
+    writeln!(out, "id:         {}", s.id)?;
+    writeln!(out, "status:     {}", s.status)?;
+    writeln!(
+        out,
+        "received:   {} ({}, by {})",
+        format_time(s.received_at),
+        clean(&s.direction),
+        clean(&d.node)
+    )?;
+    writeln!(
+        out,
+        "verdict:    {} ({})",
+        d.action,
+        clean(&s.reasons.join(", "))
+    )?;
+    writeln!(
+        out,
+        "size:       {} bytes, sha256 {}{}",
+        s.size,
+        d.sha256,
+        if d.has_content {
+            ""
+        } else {
+            " (content deleted)"
+        }
+    )?;
+    writeln!(out, "envelope:")?;
+    let mut params = Vec::new();
+    if let Some(body) = &d.body_type {
+        params.push(format!("BODY={body}"));
+    }
+    if d.smtputf8 {
+        params.push("SMTPUTF8".into());
+    }
+    if let Some(ret) = &d.dsn_ret {
+        params.push(format!("RET={ret}"));
+    }
+    if let Some(envid) = &d.dsn_envid {
+        params.push(format!("ENVID={envid}"));
+    }
+    let line = format!(
+        "  mail from: <{}> {}",
+        clean(&s.mail_from),
+        clean(&params.join(" "))
+    );
+    writeln!(out, "{}", line.trim_end())?;
+    writeln!(
+        out,
+        "  peer:      {} helo {}",
+        clean(&d.peer),
+        clean(&d.peer_helo)
+    )?;
+    writeln!(
+        out,
+        "  client:    {} helo {}",
+        opt(&d.client_addr),
+        opt(&d.client_helo)
+    )?;
+    if !d.xforward.is_empty() {
+        let xf: Vec<String> = d.xforward.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(out, "  xforward:  {}", clean(&xf.join(" ")))?;
+    }
+    writeln!(out, "recipients:")?;
+    for r in &d.recipients {
+        let mut line = format!(
+            "  {}  {}  attempts {}",
+            clean(&r.address),
+            r.status,
+            r.attempts
+        );
+        if let Some(reply) = &r.last_reply {
+            line.push_str(&format!("  last reply: {}", clean(reply)));
+        }
+        if let (Some(owner), Some(at)) = (&r.claim_owner, r.claimed_at) {
+            line.push_str(&format!("  claimed by job {owner} at {}", format_time(at)));
+        }
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "headers:")?;
+    writeln!(out, "  From:       {}", opt(&s.from))?;
+    writeln!(out, "  To:         {}", opt(&d.to))?;
+    writeln!(out, "  Subject:    {}", opt(&s.subject))?;
+    writeln!(out, "  Message-ID: {}", opt(&d.message_id))?;
+    writeln!(out, "  Date:       {}", opt(&d.date))?;
+    writeln!(out, "parts:")?;
+    for p in &d.parts {
+        let path = if p.path.is_empty() {
+            "(message)"
+        } else {
+            &p.path
+        };
+        let mut line = format!(
+            "  {}  {}  {} bytes",
+            clean(path),
+            clean(
+                p.detected_type
+                    .as_deref()
+                    .or(p.declared_type.as_deref())
+                    .unwrap_or("?")
+            ),
+            p.size
+        );
+        if let Some(name) = &p.filename {
+            line.push_str(&format!("  name {:?}", clean(name)));
+        }
+        if !p.labels.is_empty() {
+            line.push_str(&format!("  labels {}", clean(&p.labels.join(","))));
+        }
+        if let Some(why) = &p.unscannable_reason {
+            line.push_str(&format!("  unscannable: {}", clean(why)));
+        }
+        line.push_str(&format!("  sha256 {}", p.sha256));
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "findings:")?;
+    for f in &d.findings {
+        writeln!(
+            out,
+            "  {} {} {} in part {}",
+            clean(&f.kind),
+            clean(&f.engine),
+            clean(&f.name),
+            opt(&f.part)
+        )?;
+    }
+    writeln!(out, "approvals:")?;
+    for a in &d.approvals {
+        writeln!(out, "  {} at {}", clean(&a.approver), format_time(a.at))?;
+    }
+    writeln!(out, "release requests:")?;
+    for r in &d.requests {
+        writeln!(out, "  {}", clean(r))?;
+    }
+    writeln!(out, "audit:")?;
+    for e in audit {
+        writeln!(
+            out,
+            "  {}  {}  {}  {}",
+            format_time(e.at),
+            clean(&e.actor),
+            e.action,
+            clean(&e.detail)
+        )?;
+    }
+    Ok(())
+}
+
+// ---- argument parsers ------------------------------------------------------------------
+
+/// `--status`: one of the stored statuses.
+pub fn parse_status(s: &str) -> Result<MessageStatus, String> {
+    MessageStatus::parse(s.trim()).ok_or_else(|| {
+        let all: Vec<&str> = MessageStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!("expected one of {}", all.join(", "))
+    })
+}
+
+/// `--after`: a cursor as printed by `list`.
+pub fn parse_cursor(s: &str) -> Result<Cursor, String> {
+    s.trim()
+        .parse::<Cursor>()
+        .map_err(|_| "expected a cursor as printed by `list` (MILLIS.ID)".to_string())
+}
+
+/// `--since`/`--until` as Unix milliseconds: an age (`30s`, `15m`, `2h`, `3d`, `1w`: that long
+/// ago), a date `YYYY-MM-DD` (00:00 UTC), or RFC 3339 `YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`
+/// or `±HH:MM` (UTC when the offset is left out; a space may replace the `T`).
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    parse_time_at(s, quarantd_store::now_ms())
+}
+
+fn parse_time_at(s: &str, now: i64) -> Result<i64, String> {
+    let s = s.trim();
+    let bad = || {
+        format!("{s:?}: expected an age like 2h or 3d, a date YYYY-MM-DD, or RFC 3339 like 2025-07-01T10:00:00Z")
+    };
+    if let Some(unit) = s.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        let digits = &s[..s.len() - 1];
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && s.len() < 12 {
+            let n: i64 = digits.parse().map_err(|_| bad())?;
+            let secs: i64 = match unit {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                'w' => 7 * 86_400,
+                _ => return Err(bad()),
+            };
+            let ago = n
+                .checked_mul(secs * 1000)
+                .ok_or_else(|| format!("{s:?}: too long ago"))?;
+            return Ok(now.saturating_sub(ago));
+        }
+    }
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Result<i64, String> {
+        let part = s.get(from..from + len).ok_or_else(bad)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
+        }
+        part.parse().map_err(|_| bad())
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return Err(bad());
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return Err(bad());
+    }
+    let date_ms = days_from_civil(year, month, day) * 86_400_000;
+    if b.len() == 10 {
+        return Ok(date_ms);
+    }
+    if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 16 || b[13] != b':' {
+        return Err(bad());
+    }
+    let (hour, minute) = (num(11, 2)?, num(14, 2)?);
+    let mut at = 16;
+    let mut second = 0;
+    let mut millis = 0;
+    if b.get(at) == Some(&b':') {
+        second = num(at + 1, 2)?;
+        at += 3;
+        if b.get(at) == Some(&b'.') {
+            let digits = b[at + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits == 0 {
+                return Err(bad());
+            }
+            let frac = &s[at + 1..at + 1 + digits.min(3)];
+            millis = frac.parse::<i64>().map_err(|_| bad())? * 10_i64.pow(3 - frac.len() as u32);
+            at += 1 + digits;
+        }
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return Err(bad());
+    }
+    let offset_min = match &s[at..] {
+        "" | "Z" | "z" => 0,
+        zone if zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && zone.as_bytes()[3] == b':' =>
+        {
+            let h = num(at + 1, 2)?;
+            let m = num(at + 4, 2)?;
+            let sign = if zone.as_bytes()[0] == b'-' { -1 } else { 1 };
+            sign * (h * 60 + m)
+        }
+        _ => return Err(bad()),
+    };
+    Ok(date_ms + ((hour * 60 + minute - offset_min) * 60 + second) * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Unix milliseconds as RFC 3339 in UTC, to the second: `2025-07-01T08:00:00Z`.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_every_documented_form() {
+        let now = 1_751_364_000_000; // 2025-07-01T10:00:00Z
+        assert_eq!(format_time(now), "2025-07-01T10:00:00Z");
+        let cases: &[(&str, i64)] = &[
+            ("2h", now - 2 * 3_600_000),
+            ("3d", now - 3 * 86_400_000),
+            ("1w", now - 7 * 86_400_000),
+            ("90s", now - 90_000),
+            ("15m", now - 900_000),
+            ("2025-07-01", now - 10 * 3_600_000),
+            ("2025-07-01T10:00:00Z", now),
+            ("2025-07-01T12:00:00+02:00", now),
+            ("2025-07-01 10:00", now),
+            ("2025-07-01T10:00:00.250Z", now + 250),
+            ("2025-07-01t05:30:00-04:30", now),
+            ("1970-01-01", 0),
+            ("2024-02-29", 1_709_164_800_000),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_time_at(input, now), Ok(*want), "{input}");
+        }
+        for bad in [
+            "",
+            "yesterday",
+            "2h ago",
+            "5y",
+            "2025-13-01",
+            "2025-02-30",
+            "2025-07-01T25:00",
+            "2025-07-01T10:00+2",
+            "20250701",
+            "-3d",
+        ] {
+            assert!(parse_time_at(bad, now).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        for days in [-800_000, -1, 0, 1, 11_016, 19_905, 20_270, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(format_time(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn terminal_output_is_cleaned() {
+        assert_eq!(clean("a\x1b[2Jb\r\n"), "a\\x1b[2Jb\\x0d\\x0a");
+        assert_eq!(clean("Grüße"), "Grüße");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
+    }
+
+    #[test]
+    fn sqlite_paths_are_found_in_urls() {
+        assert_eq!(sqlite_path("sqlite:///var/q.sqlite"), Some("/var/q.sqlite"));
+        assert_eq!(
+            sqlite_path("sqlite://./var/q.sqlite"),
+            Some("./var/q.sqlite")
+        );
+        assert_eq!(sqlite_path("sqlite:q.sqlite?mode=ro"), Some("q.sqlite"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("mysql://root@h/db"), None);
+    }
+}

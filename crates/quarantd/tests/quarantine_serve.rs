@@ -1,0 +1,215 @@
+//! The quarantine behind `serve`, on SQLite and on MariaDB: a message to hold is committed
+//! before the 250 and stored byte-exact with its envelope and labels; when the database goes
+//! away during traffic, held mail gets 4xx and nothing is lost.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{message, Daemon, Extra};
+use quarantd_store::testing::{run, TestDb};
+use quarantd_store::{Backend, ListFilter, MessageStatus};
+use quarantd_testkit::{Client, Proxy, Sink, SinkConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A message with an executable attachment (a PE header is enough for the classifier).
+fn with_executable(marker: &str) -> Vec<u8> {
+    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    pe.resize(0x3c, 0);
+    pe.extend_from_slice(&0x40u32.to_le_bytes());
+    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
+    pe.resize(512, 0);
+    let b64 = base64_lines(&pe);
+    format!(
+        "From: Mallory <m@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n\
+Date: Fri, 27 Nov 2026 01:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
+Content-Type: text/plain\r\n\r\nplease pay\r\n--x\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{b64}--x--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in data.chunks(3).enumerate() {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
+        for k in 0..4 {
+            out.push(if k <= chunk.len() {
+                ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+        if i % 19 == 18 {
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+fn held_id(reply: &quarantd_testkit::Reply) -> String {
+    let text = reply.text();
+    let rest = text
+        .split("held in quarantine as ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not held: {reply}"));
+    rest.split_whitespace().next().unwrap().to_string()
+}
+
+async fn held_message_is_committed_before_250(db: TestDb) {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        store: Some(db.url.clone()),
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    client
+        .cmd("XFORWARD ADDR=192.0.2.9 HELO=bad.example.net NAME=bad.example.net")
+        .await
+        .unwrap();
+    let raw = with_executable("q1");
+    let reply = client
+        .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    assert!(reply.text().contains("(executable"), "{reply}");
+    let id = held_id(&reply);
+    // The 250 came after the commit: a fresh connection sees the message at once.
+    let store = db.open().await;
+    let detail = store.get(&id).await.unwrap();
+    assert_eq!(detail.summary.status, MessageStatus::Held);
+    assert_eq!(detail.summary.mail_from, "m@example.net");
+    assert_eq!(detail.summary.subject.as_deref(), Some("invoice q1"));
+    let rcpts: Vec<&str> = detail
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    assert_eq!(rcpts, ["b@example.org", "c@example.org"]);
+    assert_eq!(
+        store.raw(&id, "test").await.unwrap(),
+        raw,
+        "stored byte-exact"
+    );
+    assert!(detail.summary.reasons.iter().any(|r| r == "executable"));
+    assert_eq!(detail.client_addr.as_deref(), Some("192.0.2.9"));
+    assert_eq!(detail.client_helo.as_deref(), Some("bad.example.net"));
+    assert_eq!(detail.node, "filter.test");
+    assert!(sink.messages().is_empty(), "nothing held was delivered");
+    let listed = store.list(&ListFilter::default()).await.unwrap();
+    assert_eq!(listed.messages.len(), 1);
+    let clean = client
+        .send_message("a@example.org", &["b@example.org"], &message("clean"))
+        .await
+        .unwrap();
+    assert_eq!(clean.code, 250);
+    assert_eq!(sink.wait_for_messages(1, WAIT).await.len(), 1);
+}
+
+quarantd_store::both_backends!(held_message_is_committed_before_250);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
+    run(
+        Backend::MySql,
+        "database_stopped_during_traffic",
+        |db: TestDb| async move {
+            let mariadb: std::net::SocketAddr = "127.0.0.1:3306".parse().unwrap();
+            let proxy = Proxy::start(mariadb).await.unwrap();
+            let via_proxy = db.url.replace("127.0.0.1:3306", &proxy.addr().to_string());
+            assert_ne!(
+                via_proxy, db.url,
+                "test database URL goes through 127.0.0.1:3306: {}",
+                db.url
+            );
+            let sink = Sink::start(SinkConfig::default()).await.unwrap();
+            let extra = Extra {
+                store: Some(via_proxy),
+                ..Extra::default()
+            };
+            let daemon = Daemon::start(sink.addr(), extra).await;
+            let mut client = Client::connect(daemon.addr).await.unwrap();
+            client.handshake("mx.example.org").await.unwrap();
+            let mut held = Vec::new();
+            let mut deferred = 0;
+            for i in 0..30 {
+                if i == 10 {
+                    proxy.cut();
+                }
+                if i == 20 {
+                    proxy.restore();
+                }
+                let reply = client
+                    .send_message(
+                        "m@example.net",
+                        &["b@example.org"],
+                        &with_executable(&format!("t{i}")),
+                    )
+                    .await
+                    .unwrap();
+                match reply.code {
+                    250 => held.push(held_id(&reply)),
+                    451 => {
+                        assert!(
+                            reply
+                                .text()
+                                .starts_with("4.3.0 Quarantine store unavailable"),
+                            "{reply}"
+                        );
+                        assert!(
+                            (10..20).contains(&i),
+                            "only while the database is away: message {i}: {reply}"
+                        );
+                        deferred += 1;
+                    }
+                    _ => panic!("message {i}: {reply}"),
+                }
+                let clean = client
+                    .send_message(
+                        "a@example.org",
+                        &["b@example.org"],
+                        &message(&format!("c{i}")),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    clean.code, 250,
+                    "mail that passes does not need the database: {clean}"
+                );
+            }
+            assert!(deferred >= 9, "the cut was noticed: {deferred} deferred");
+            assert!(held.len() >= 20);
+            let store = db.open().await;
+            for id in &held {
+                assert_eq!(
+                    store.get(id).await.unwrap().summary.status,
+                    MessageStatus::Held,
+                    "{id} answered 250 is stored"
+                );
+            }
+            let all = store
+                .list(&ListFilter {
+                    limit: Some(100),
+                    ..ListFilter::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                all.messages.len(),
+                held.len(),
+                "nothing answered 451 was stored half"
+            );
+            assert_eq!(sink.wait_for_messages(30, WAIT).await.len(), 30);
+        },
+    )
+    .await;
+}
