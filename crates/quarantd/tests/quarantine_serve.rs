@@ -115,7 +115,123 @@ async fn held_message_is_committed_before_250(db: TestDb) {
     assert_eq!(sink.wait_for_messages(1, WAIT).await.len(), 1);
 }
 
-quarantd_store::both_backends!(held_message_is_committed_before_250);
+/// `quarantd ARGS --store URL` as a postmaster would type it; returns (exit code, stdout, stderr).
+async fn cli(url: &str, args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
+        .args(args)
+        .arg("--store")
+        .arg(url)
+        .env("USER", "postmaster")
+        .env_remove("SUDO_USER")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The whole flow: held through `serve`, listed, shown, approved by two people, released; it
+/// arrives at a real sink with the added header and otherwise byte-identical; every step is
+/// in the audit log.
+async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        store: Some(db.url.clone()),
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    let raw = with_executable("flow");
+    let reply = client
+        .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
+        .await
+        .unwrap();
+    let id = held_id(&reply);
+
+    let (code, out, err) = cli(
+        &db.url,
+        &["quarantine", "list", "--reason", "executable", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains(&id));
+    let (code, out, err) = cli(&db.url, &["quarantine", "show", &id]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(String::from_utf8_lossy(&out).contains("invoice flow"));
+    let (code, out, _) = cli(
+        &db.url,
+        &["quarantine", "show", &id, "--raw", "--by", "alice"],
+    )
+    .await;
+    assert_eq!((code, out), (0, raw.clone()), "show --raw is byte-exact");
+
+    let relay = sink.addr().to_string();
+    let (code, _, err) = cli(&db.url, &["quarantine", "approve", &id, "--by", "alice"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(
+        &db.url,
+        &[
+            "quarantine",
+            "release",
+            &id,
+            "--by",
+            "alice",
+            "--relay",
+            &relay,
+        ],
+    )
+    .await;
+    assert_eq!(
+        code, 4,
+        "alice alone is not four eyes for an executable: {err}"
+    );
+    assert!(sink.messages().is_empty());
+    let (code, _, err) = cli(&db.url, &["quarantine", "approve", &id, "--by", "bob"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(
+        &db.url,
+        &[
+            "quarantine",
+            "release",
+            &id,
+            "--by",
+            "bob",
+            "--relay",
+            &relay,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+
+    let got = sink.wait_for_messages(1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpts, ["b@example.org", "c@example.org"]);
+    assert_eq!(got[0].mail_from, "m@example.net");
+    let data = &got[0].data;
+    assert!(
+        data.starts_with(b"X-Quarantine-Released: by bob at "),
+        "{}",
+        String::from_utf8_lossy(&data[..80])
+    );
+    let header_end = data.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    assert_eq!(&data[header_end..], &raw[..], "otherwise byte-identical");
+
+    let (code, out, err) = cli(&db.url, &["audit", &id]).await;
+    assert_eq!(code, 0, "{err}");
+    let audit = String::from_utf8_lossy(&out);
+    for step in ["alice", "bob", "approve", "release"] {
+        assert!(audit.contains(step), "audit lacks {step}:\n{audit}");
+    }
+}
+
+quarantd_store::both_backends!(
+    held_message_is_committed_before_250,
+    whole_flow_through_serve_and_the_cli
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
