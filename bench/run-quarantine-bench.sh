@@ -43,8 +43,8 @@ run_one() {  # LABEL STORE-URL
 check_tools; build
 trap 'stop_all; mariadb -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $DB" 2>/dev/null || true' EXIT
 trap 'exit 130' INT TERM
-mkdir -p "$BENCH_RUN"; make_message
-start_sink
+start_sink   # (wipes $BENCH_RUN first)
+make_message
 ls -l "$MSG" | awk '{print "message size:", $5, "bytes"}'
 echo "| store | messages | seconds | held msg/s |"
 echo "|---|---:|---:|---:|"
