@@ -50,6 +50,26 @@ pub struct Notify {
     pub delay: bool,
 }
 
+impl Notify {
+    /// The parameter's value on the wire: `NEVER` or e.g. `SUCCESS,FAILURE,DELAY`.
+    pub fn dsn_value(self) -> String {
+        if self.never {
+            return "NEVER".into();
+        }
+        let words = [
+            (self.success, "SUCCESS"),
+            (self.failure, "FAILURE"),
+            (self.delay, "DELAY"),
+        ];
+        let on: Vec<&str> = words
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, word)| *word)
+            .collect();
+        on.join(",")
+    }
+}
+
 /// One envelope recipient with its DSN parameters.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Recipient {

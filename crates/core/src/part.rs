@@ -173,6 +173,21 @@ pub struct Part {
 }
 
 impl Part {
+    /// A part at `path` of `size` bytes with content hash `sha256`: no declared name or type,
+    /// no detected type, no labels yet.
+    pub fn new(path: PartPath, size: u64, sha256: impl Into<String>) -> Part {
+        Part {
+            path,
+            filename: None,
+            declared_type: None,
+            detected_type: None,
+            size,
+            sha256: sha256.into(),
+            labels: Vec::new(),
+            unscannable_reason: None,
+        }
+    }
+
     /// Adds a label once, keeping the list sorted.
     pub fn add_label(&mut self, label: Label) {
         if let Err(at) = self.labels.binary_search(&label) {

@@ -208,16 +208,7 @@ mod tests {
 
     fn part(path: &str, content: &[u8]) -> PartData {
         PartData {
-            part: Part {
-                path: PartPath(path.into()),
-                filename: None,
-                declared_type: None,
-                detected_type: None,
-                size: content.len() as u64,
-                sha256: String::new(),
-                labels: vec![],
-                unscannable_reason: None,
-            },
+            part: Part::new(PartPath(path.into()), content.len() as u64, String::new()),
             content: content.to_vec(),
         }
     }

@@ -512,30 +512,13 @@ fn rcpt_command(caps: &Capabilities, rcpt: &Recipient) -> String {
     let mut line = format!("RCPT TO:<{}>", rcpt.address);
     if caps.dsn {
         if let Some(notify) = rcpt.notify {
-            line.push_str(&format!(" NOTIFY={}", notify_value(notify)));
+            line.push_str(&format!(" NOTIFY={}", notify.dsn_value()));
         }
         if let Some(orcpt) = &rcpt.orcpt {
             line.push_str(&format!(" ORCPT=rfc822;{}", xtext::encode(orcpt)));
         }
     }
     line
-}
-
-fn notify_value(n: quarantd_core::Notify) -> String {
-    if n.never {
-        return "NEVER".into();
-    }
-    let words = [
-        (n.success, "SUCCESS"),
-        (n.failure, "FAILURE"),
-        (n.delay, "DELAY"),
-    ];
-    let chosen: Vec<&str> = words
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, w)| *w)
-        .collect();
-    chosen.join(",")
 }
 
 fn expect_positive(stage: &'static str, reply: Reply) -> Result<Reply, RelayError> {

@@ -171,7 +171,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
             (seq as i64).into(),
             cut(&rcpt.address, 1000).into(),
             lc.into(),
-            rcpt.notify.map(notify_text).into(),
+            rcpt.notify.map(Notify::dsn_value).into(),
             rcpt.orcpt.as_deref().map(|o| cut(o, 1000)).into(),
             RecipientStatus::Held.as_str().into(),
             0i64.into(),
@@ -297,20 +297,6 @@ fn facets(msg: &NewMessage<'_>) -> BTreeSet<(&'static str, String)> {
         out.insert(("reason", cut(&reason_key(reason).to_lowercase(), 320)));
     }
     out
-}
-
-/// `NOTIFY=` as text: `NEVER` or `SUCCESS,FAILURE,DELAY`.
-pub(crate) fn notify_text(n: Notify) -> String {
-    if n.never {
-        return "NEVER".into();
-    }
-    let words = [
-        (n.success, "SUCCESS"),
-        (n.failure, "FAILURE"),
-        (n.delay, "DELAY"),
-    ];
-    let on: Vec<&str> = words.iter().filter(|w| w.0).map(|w| w.1).collect();
-    on.join(",")
 }
 
 /// Inserts rows with multi-row `INSERT`s of at most `max_params` values each.
