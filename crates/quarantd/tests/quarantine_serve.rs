@@ -228,9 +228,85 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
     }
 }
 
+/// Two postmasters release the same message at the same moment from two processes: every
+/// recipient gets it exactly once.
+async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        store: Some(db.url.clone()),
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    let rcpts = ["r1@example.org", "r2@example.org", "r3@example.org"];
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let reply = client
+            .send_message(
+                "m@example.net",
+                &rcpts,
+                &with_executable(&format!("race{i}")),
+            )
+            .await
+            .unwrap();
+        ids.push(held_id(&reply));
+    }
+    for id in &ids {
+        for who in ["alice", "bob"] {
+            let (code, _, err) = cli(&db.url, &["quarantine", "approve", id, "--by", who]).await;
+            assert_eq!(code, 0, "{err}");
+        }
+    }
+    let relay = sink.addr().to_string();
+    let mut races = Vec::new();
+    for id in &ids {
+        for who in ["alice", "bob"] {
+            let (url, id, relay) = (db.url.clone(), id.clone(), relay.clone());
+            races.push(tokio::spawn(async move {
+                cli(
+                    &url,
+                    &["quarantine", "release", &id, "--by", who, "--relay", &relay],
+                )
+                .await
+            }));
+        }
+    }
+    for race in races {
+        let (code, _, err) = race.await.unwrap();
+        assert!(
+            code == 0 || code == 4,
+            "each release either delivers or finds nothing left: {code} {err}"
+        );
+    }
+    let got = sink.wait_for_messages(ids.len(), WAIT).await;
+    let mut per_rcpt = std::collections::HashMap::new();
+    for m in &got {
+        let text = String::from_utf8_lossy(&m.data);
+        let subject = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap()
+            .to_string();
+        for r in &m.rcpts {
+            *per_rcpt.entry((subject.clone(), r.clone())).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        per_rcpt.len(),
+        ids.len() * rcpts.len(),
+        "every recipient of every message got it"
+    );
+    assert!(
+        per_rcpt.values().all(|n| *n == 1),
+        "nobody got a message twice: {per_rcpt:?}"
+    );
+}
+
 quarantd_store::both_backends!(
     held_message_is_committed_before_250,
-    whole_flow_through_serve_and_the_cli
+    whole_flow_through_serve_and_the_cli,
+    two_processes_releasing_at_once_deliver_once
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
