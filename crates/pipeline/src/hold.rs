@@ -23,6 +23,8 @@ pub struct Held<'a> {
     pub findings: &'a [Finding],
     /// Why it is held (or rejected, for the copy of a rejected message).
     pub verdict: &'a Verdict,
+    /// `inbound`, `outbound`, `internal`, or `unknown` (no policy configured).
+    pub direction: &'a str,
 }
 
 /// Why holding failed: the message gets a 4xx and stays in Postfix's queue.

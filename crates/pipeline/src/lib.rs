@@ -12,12 +12,16 @@
 
 pub mod headers;
 pub mod hold;
+pub mod notice;
 pub mod scanning;
 pub mod stages;
 
 mod process;
 
 pub use hold::{Held, Hold, HoldError, HoldFuture};
+pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
-pub use stages::{Classify, Decide, Decompose, DefaultDecide, Scan, StageError, Stages};
+pub use stages::{
+    Classify, Decide, Decompose, DefaultDecide, Plan, PolicyDecide, Scan, StageError, Stages,
+};

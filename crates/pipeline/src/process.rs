@@ -5,13 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quarantd_core::{Action, Classified, Committed, Envelope, Scanned, Verdict};
+use quarantd_policy::{apply_subject_tag, Direction, Event, TAG_HEADER};
 use quarantd_smtp::inbound::relay_failure_reply;
-use quarantd_smtp::{MessageHandler, Reply, Transaction};
+use quarantd_smtp::outbound::MailFrom;
+use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
 use crate::headers::added_headers;
 use crate::hold::{Held, Hold};
-use crate::stages::{StageError, Stages};
+use crate::notice::{Incident, Notifier};
+use crate::stages::{Plan, StageError, Stages};
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -47,6 +50,7 @@ pub struct Pipeline {
     stages: Arc<Stages>,
     workers: Arc<Semaphore>,
     quarantine: Option<Arc<dyn Hold>>,
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl Pipeline {
@@ -58,6 +62,7 @@ impl Pipeline {
             stages: Arc::new(stages),
             workers,
             quarantine: None,
+            notifier: None,
         }
     }
 
@@ -68,12 +73,29 @@ impl Pipeline {
         self
     }
 
+    /// This pipeline with notifications: after a message was held or rejected, the notifier
+    /// gets an [`Incident`] (it sends in the background).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
     /// Runs decompose, classify, scan and decide on one message.
     pub async fn analyse(
         &self,
         envelope: &Envelope,
         data: Arc<Vec<u8>>,
     ) -> Result<(Scanned, Verdict), StageError> {
+        let (scanned, plan) = self.analyse_plan(envelope, data).await?;
+        Ok((scanned, plan.verdict))
+    }
+
+    /// Runs decompose, classify, scan and decide; returns what to carry out per recipient.
+    pub async fn analyse_plan(
+        &self,
+        envelope: &Envelope,
+        data: Arc<Vec<u8>>,
+    ) -> Result<(Scanned, Plan), StageError> {
         let classified = self.decompose_and_classify(Arc::clone(&data)).await?;
         let scan = self.stages.scan.scan(&data, classified);
         let scanned = match tokio::time::timeout(self.config.scan_timeout, AssertUnwindFuture(scan))
@@ -88,10 +110,8 @@ impl Pipeline {
             Ok(Err(panic)) => return Err(StageError::new("scan", format!("panicked: {panic}"))),
             Ok(Ok(result)) => result?,
         };
-        let verdict = guard("decide", || {
-            Ok(self.stages.decide.decide(envelope, &scanned))
-        })?;
-        Ok((scanned, verdict))
+        let plan = guard("decide", || Ok(self.stages.decide.plan(envelope, &scanned)))?;
+        Ok((scanned, plan))
     }
 
     /// Decompose and classify on the blocking pool, bounded in number and time.
@@ -122,28 +142,57 @@ impl Pipeline {
         }
     }
 
-    /// Carries out the verdict: deliver, or drop downstream and answer accordingly.
+    /// Carries out the plan: deliver, hold, or drop downstream and answer accordingly.
     async fn commit(
         &self,
         envelope: &Envelope,
-        data: &[u8],
+        data: &Arc<Vec<u8>>,
         scanned: &Scanned,
-        verdict: &Verdict,
+        plan: &Plan,
         txn: Transaction,
     ) -> (Action, Reply) {
+        if !plan.split.is_empty() {
+            return self.commit_split(envelope, data, scanned, plan, txn).await;
+        }
+        let verdict = &plan.verdict;
+        let direction = plan.direction_str();
         let reasons = verdict.reasons.join(", ");
         match verdict.action {
-            Action::Pass | Action::Tag => self.deliver(envelope, data, verdict, txn).await,
+            Action::Pass | Action::Tag => {
+                let tag = plan.subject_tag.as_deref();
+                match self.deliver(envelope, data, verdict, tag, txn).await {
+                    Ok(reply) => {
+                        let text = format!(
+                            "2.0.0 Ok: {} delivered, relay said: {}",
+                            envelope.id,
+                            reply.text()
+                        );
+                        (verdict.action, Reply::new(250, text))
+                    }
+                    Err(reply) => (failure_outcome(&reply), reply),
+                }
+            }
             Action::Quarantine => {
                 txn.abort().await;
-                match self.hold(envelope, data, scanned, verdict).await {
-                    Some(Ok(id)) => (
-                        Action::Quarantine,
-                        Reply::new(
-                            250,
-                            format!("2.0.0 Ok: held in quarantine as {id} ({reasons})"),
-                        ),
-                    ),
+                match self.hold(envelope, data, scanned, verdict, direction).await {
+                    Some(Ok(id)) => {
+                        self.announce(
+                            Event::Quarantined,
+                            envelope,
+                            data,
+                            scanned,
+                            verdict,
+                            plan,
+                            Some(id.clone()),
+                        );
+                        (
+                            Action::Quarantine,
+                            Reply::new(
+                                250,
+                                format!("2.0.0 Ok: held in quarantine as {id} ({reasons})"),
+                            ),
+                        )
+                    }
                     Some(Err(reply)) => (Action::Tempfail, reply),
                     None => {
                         let text = format!("4.7.1 Message held ({reasons}); no quarantine store is configured, try again later");
@@ -153,12 +202,16 @@ impl Pipeline {
             }
             Action::Reject => {
                 txn.abort().await;
-                match self.hold(envelope, data, scanned, verdict).await {
+                match self.hold(envelope, data, scanned, verdict, direction).await {
                     Some(Err(reply)) => (Action::Tempfail, reply),
-                    Some(Ok(_)) | None => (
-                        Action::Reject,
-                        Reply::new(554, format!("5.7.1 Message rejected: {reasons}")),
-                    ),
+                    stored => {
+                        let id = stored.and_then(Result::ok);
+                        self.announce(Event::Rejected, envelope, data, scanned, verdict, plan, id);
+                        (
+                            Action::Reject,
+                            Reply::new(554, format!("5.7.1 Message rejected: {reasons}")),
+                        )
+                    }
                 }
             }
             Action::Tempfail => {
@@ -171,6 +224,172 @@ impl Pipeline {
         }
     }
 
+    /// Carries out a plan whose recipients have different outcomes (`quarantd_policy`'s
+    /// rule): the transaction opened at RCPT time (every recipient) is dropped; the
+    /// quarantine group is committed to the store first, then every delivering group goes
+    /// downstream in its own transaction with just its recipients; 250 once all are done.
+    /// A store failure: 451, nothing delivered. A relay failure after something was
+    /// committed or delivered: 451 (the retry may hold or deliver a second copy, see
+    /// ARCHITECTURE.md); before: the relay's reply.
+    async fn commit_split(
+        &self,
+        envelope: &Envelope,
+        data: &Arc<Vec<u8>>,
+        scanned: &Scanned,
+        plan: &Plan,
+        txn: Transaction,
+    ) -> (Action, Reply) {
+        let relay = txn.relay();
+        txn.abort().await;
+        let mut done: Vec<String> = Vec::new();
+        if let Some(group) = plan
+            .split
+            .iter()
+            .find(|g| g.verdict.action == Action::Quarantine)
+        {
+            let held_envelope = with_recipients(envelope, &group.recipients);
+            match self
+                .hold(
+                    &held_envelope,
+                    data,
+                    scanned,
+                    &group.verdict,
+                    plan.direction_str(),
+                )
+                .await
+            {
+                Some(Ok(id)) => {
+                    self.announce(
+                        Event::Quarantined,
+                        &held_envelope,
+                        data,
+                        scanned,
+                        &group.verdict,
+                        plan,
+                        Some(id.clone()),
+                    );
+                    done.push(format!(
+                        "held in quarantine as {id} for {} ({})",
+                        group.recipients.len(),
+                        group.verdict.reasons.join(", ")
+                    ));
+                }
+                Some(Err(reply)) => return (Action::Tempfail, reply),
+                None => {
+                    let text = format!(
+                        "4.7.1 Message held for some recipients ({}); no quarantine store is configured, try again later",
+                        group.verdict.reasons.join(", ")
+                    );
+                    return (Action::Tempfail, Reply::new(451, text));
+                }
+            }
+        }
+        for group in plan
+            .split
+            .iter()
+            .filter(|g| matches!(g.verdict.action, Action::Pass | Action::Tag))
+        {
+            let group_envelope = with_recipients(envelope, &group.recipients);
+            let result = match self.begin_group(&relay, &group_envelope).await {
+                Ok(txn) => {
+                    self.deliver(
+                        &group_envelope,
+                        data,
+                        &group.verdict,
+                        group.subject_tag.as_deref(),
+                        txn,
+                    )
+                    .await
+                }
+                Err(reply) => Err(reply),
+            };
+            match result {
+                Ok(_) => done.push(format!(
+                    "delivered to {} ({})",
+                    group.recipients.len(),
+                    group.verdict.header_value()
+                )),
+                Err(reply) if done.is_empty() => return (failure_outcome(&reply), reply),
+                Err(reply) => {
+                    tracing::warn!(id = %envelope.id, done = %done.join("; "), relay = %reply, "Relay failed for one group of a split message after others were carried out; deferring the whole message (its retry may duplicate them).");
+                    return (
+                        Action::Tempfail,
+                        Reply::new(
+                            451,
+                            "4.4.1 Relay unavailable for some recipients, try again later",
+                        ),
+                    );
+                }
+            }
+        }
+        (
+            plan.verdict.action,
+            Reply::new(
+                250,
+                format!("2.0.0 Ok: {} {}", envelope.id, done.join("; ")),
+            ),
+        )
+    }
+
+    /// Opens a relay transaction for the recipients of `envelope`; every one must be
+    /// accepted (they were at RCPT time).
+    async fn begin_group(
+        &self,
+        relay: &Arc<Relay>,
+        envelope: &Envelope,
+    ) -> Result<Transaction, Reply> {
+        let mail = MailFrom {
+            address: &envelope.mail_from,
+            params: &envelope.mail_params,
+            xforward: &envelope.xforward,
+        };
+        let mut txn = relay.begin(mail).await.map_err(|err| {
+            tracing::warn!(id = %envelope.id, error = %err, "Relay failed opening a transaction for a group of recipients.");
+            relay_failure_reply(&err)
+        })?;
+        for rcpt in &envelope.recipients {
+            match txn.rcpt(rcpt).await {
+                Ok(reply) if reply.is_positive() => {}
+                Ok(reply) => {
+                    txn.abort().await;
+                    return Err(reply);
+                }
+                Err(err) => {
+                    tracing::warn!(id = %envelope.id, error = %err, "Relay failed at RCPT TO for a group of recipients.");
+                    return Err(relay_failure_reply(&err));
+                }
+            }
+        }
+        Ok(txn)
+    }
+
+    /// Hands an incident to the notifier, if there is one (returns at once).
+    #[allow(clippy::too_many_arguments)]
+    fn announce(
+        &self,
+        event: Event,
+        envelope: &Envelope,
+        data: &Arc<Vec<u8>>,
+        scanned: &Scanned,
+        verdict: &Verdict,
+        plan: &Plan,
+        quarantine_id: Option<String>,
+    ) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        notifier.notify(Incident {
+            event,
+            envelope: envelope.clone(),
+            raw: Arc::clone(data),
+            parts: scanned.classified.part_list(),
+            findings: scanned.findings.clone(),
+            verdict: verdict.clone(),
+            direction: plan.direction.unwrap_or(Direction::Inbound),
+            quarantine_id,
+        });
+    }
+
     /// Commits the message to the quarantine, when there is one: `Some(Ok(id))` once it is
     /// durable, `Some(Err(451))` when the store failed (the message stays in Postfix's queue).
     async fn hold(
@@ -179,6 +398,7 @@ impl Pipeline {
         data: &[u8],
         scanned: &Scanned,
         verdict: &Verdict,
+        direction: &str,
     ) -> Option<Result<String, Reply>> {
         let quarantine = self.quarantine.as_ref()?;
         let parts = scanned.classified.part_list();
@@ -188,6 +408,7 @@ impl Pipeline {
             parts: &parts,
             findings: &scanned.findings,
             verdict,
+            direction,
         };
         Some(quarantine.hold(held).await.map_err(|err| {
             tracing::error!(id = %envelope.id, error = %err, "Cannot store the message in the quarantine; it is deferred.");
@@ -195,45 +416,42 @@ impl Pipeline {
         }))
     }
 
+    /// Sends the message down `txn` with quarantd's headers (and, for `tag`, the warning
+    /// header and the subject tag). `Ok` with the relay's positive reply, else the reply for
+    /// upstream.
     async fn deliver(
         &self,
         envelope: &Envelope,
         data: &[u8],
         verdict: &Verdict,
+        subject_tag: Option<&str>,
         txn: Transaction,
-    ) -> (Action, Reply) {
-        let headers = added_headers(
+    ) -> Result<Reply, Reply> {
+        let mut headers = added_headers(
             &self.config.version,
             &self.config.hostname,
             &envelope.id,
             verdict,
         );
-        match txn.data(&headers, data).await {
-            Ok(reply) if reply.is_positive() => {
-                let text = format!(
-                    "2.0.0 Ok: {} delivered, relay said: {}",
-                    envelope.id,
-                    reply.text()
-                );
-                (verdict.action, Reply::new(250, text))
+        let tagged;
+        let body = if verdict.action == Action::Tag {
+            headers.extend_from_slice(&warning_header(verdict));
+            match subject_tag {
+                Some(tag) => {
+                    tagged = apply_subject_tag(data, tag);
+                    &tagged[..]
+                }
+                None => data,
             }
-            Ok(reply) => {
-                let outcome = if reply.is_permanent() {
-                    Action::Reject
-                } else {
-                    Action::Tempfail
-                };
-                (outcome, reply)
-            }
+        } else {
+            data
+        };
+        match txn.data(&headers, body).await {
+            Ok(reply) if reply.is_positive() => Ok(reply),
+            Ok(reply) => Err(reply),
             Err(err) => {
                 tracing::warn!(id = %envelope.id, error = %err, "Relay failed while delivering.");
-                let reply = relay_failure_reply(&err);
-                let outcome = if reply.is_permanent() {
-                    Action::Reject
-                } else {
-                    Action::Tempfail
-                };
-                (outcome, reply)
+                Err(relay_failure_reply(&err))
             }
         }
     }
@@ -246,10 +464,16 @@ impl Pipeline {
         txn: Transaction,
     ) -> (Committed, Reply) {
         let data = Arc::new(data);
-        match self.analyse(envelope, Arc::clone(&data)).await {
-            Ok((scanned, verdict)) => {
-                let (outcome, reply) = self.commit(envelope, &data, &scanned, &verdict, txn).await;
-                (Committed { verdict, outcome }, reply)
+        match self.analyse_plan(envelope, Arc::clone(&data)).await {
+            Ok((scanned, plan)) => {
+                let (outcome, reply) = self.commit(envelope, &data, &scanned, &plan, txn).await;
+                (
+                    Committed {
+                        verdict: plan.verdict,
+                        outcome,
+                    },
+                    reply,
+                )
             }
             Err(err) => {
                 txn.abort().await;
@@ -279,6 +503,33 @@ impl MessageHandler for Pipeline {
         log_message(&envelope, size, &committed, &reply, started.elapsed());
         reply
     }
+}
+
+/// What was done when the relay refused or failed: reject for 5xx, else tempfail.
+fn failure_outcome(reply: &Reply) -> Action {
+    if reply.is_permanent() {
+        Action::Reject
+    } else {
+        Action::Tempfail
+    }
+}
+
+/// The envelope of `envelope` with only `recipients` (in envelope order).
+fn with_recipients(envelope: &Envelope, recipients: &[String]) -> Envelope {
+    let mut out = envelope.clone();
+    out.recipients
+        .retain(|r| recipients.iter().any(|a| a == &r.address));
+    out
+}
+
+/// The `X-Quarantd-Warning` header of the `tag` action, CRLF-terminated.
+fn warning_header(verdict: &Verdict) -> Vec<u8> {
+    let value = if verdict.reasons.is_empty() {
+        "tag".to_string()
+    } else {
+        verdict.reasons.join(", ")
+    };
+    format!("{TAG_HEADER}: {}\r\n", value.replace(['\r', '\n'], " ")).into_bytes()
 }
 
 /// The 4xx for a failed stage: a scanner that failed says so, anything else is internal.

@@ -2,6 +2,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use quarantd_policy::{Decision, Direction, Group, Policy};
 
 use quarantd_core::{Action, Classified, Decomposed, Envelope, Label, Scanned, Verdict};
 
@@ -48,8 +51,95 @@ pub trait Scan: Send + Sync {
 
 /// Everything known → verdict.
 pub trait Decide: Send + Sync {
-    /// Decides what happens to the message. Pure.
+    /// Decides what happens to the message as a whole. Pure.
     fn decide(&self, envelope: &Envelope, scanned: &Scanned) -> Verdict;
+
+    /// Decides per recipient; what the pipeline carries out. The default: one verdict for
+    /// every recipient ([`Decide::decide`]), direction unknown.
+    fn plan(&self, envelope: &Envelope, scanned: &Scanned) -> Plan {
+        Plan::uniform(self.decide(envelope, scanned))
+    }
+}
+
+/// What the pipeline carries out for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The verdict for the message as a whole (log line, verdict header, the reply when
+    /// uniform).
+    pub verdict: Verdict,
+    /// The message's direction when a policy decided; `None` = unknown (built-in decision).
+    pub direction: Option<Direction>,
+    /// The subject tag when the whole message is delivered with the `tag` action.
+    pub subject_tag: Option<String>,
+    /// Recipients with different outcomes, one group per outcome (see `quarantd_policy`'s
+    /// `decide` module); empty when every recipient has the same outcome.
+    pub split: Vec<Group>,
+}
+
+impl Plan {
+    /// One verdict for every recipient, direction unknown.
+    pub fn uniform(verdict: Verdict) -> Plan {
+        Plan {
+            verdict,
+            direction: None,
+            subject_tag: None,
+            split: Vec::new(),
+        }
+    }
+
+    /// The plan of a policy decision.
+    pub fn from_decision(decision: &Decision) -> Plan {
+        let uniform = decision.is_uniform();
+        Plan {
+            verdict: decision.verdict().clone(),
+            direction: Some(decision.direction),
+            subject_tag: if uniform {
+                decision
+                    .recipients
+                    .first()
+                    .and_then(|r| r.subject_tag.clone())
+            } else {
+                None
+            },
+            split: if uniform {
+                Vec::new()
+            } else {
+                decision.groups()
+            },
+        }
+    }
+
+    /// The direction as recorded in the store: `inbound`, `outbound`, `internal` or
+    /// `unknown`.
+    pub fn direction_str(&self) -> &'static str {
+        self.direction.map_or("unknown", Direction::as_str)
+    }
+}
+
+/// The decision of a configured `[policy]` (`quarantd_policy::decide`): per domain and
+/// direction, an outcome per recipient.
+pub struct PolicyDecide(pub Arc<Policy>);
+
+impl PolicyDecide {
+    /// The policy's decision on a message.
+    pub fn decision(&self, envelope: &Envelope, scanned: &Scanned) -> Decision {
+        quarantd_policy::decide(
+            &self.0,
+            envelope,
+            scanned.classified.parts.iter().map(|p| &p.part),
+            &scanned.findings,
+        )
+    }
+}
+
+impl Decide for PolicyDecide {
+    fn decide(&self, envelope: &Envelope, scanned: &Scanned) -> Verdict {
+        self.decision(envelope, scanned).verdict().clone()
+    }
+
+    fn plan(&self, envelope: &Envelope, scanned: &Scanned) -> Plan {
+        Plan::from_decision(&self.decision(envelope, scanned))
+    }
 }
 
 /// The four analysis stages of a pipeline.
@@ -74,6 +164,12 @@ impl Stages {
             scan: Box::new(NoScan),
             decide: Box::new(DefaultDecide),
         }
+    }
+
+    /// These stages deciding by `policy` instead of the built-in default.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.decide = Box::new(PolicyDecide(policy));
+        self
     }
 }
 
@@ -205,6 +301,185 @@ mod tests {
             recipients: vec![],
             xforward: Default::default(),
             received_at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn policy() -> Arc<Policy> {
+        let mut raw = quarantd_policy::RawPolicy {
+            local_domains: vec!["example.org".into(), "other.example".into()],
+            local_networks: vec!["10.0.0.0/8".into()],
+            ..Default::default()
+        };
+        raw.default
+            .outbound
+            .insert("executable".into(), "reject".into());
+        raw.default
+            .internal
+            .insert("executable".into(), "tag".into());
+        let mut other = quarantd_policy::RawDomainPolicy::default();
+        other.inbound.insert("executable".into(), "pass".into());
+        raw.domains.insert("other.example".into(), other);
+        Arc::new(raw.validate().unwrap())
+    }
+
+    fn envelope_from(client: &str, sender: &str, rcpts: &[&str]) -> Envelope {
+        let mut e = envelope();
+        if !client.is_empty() {
+            e.xforward.set("ADDR", client);
+        }
+        e.mail_from = sender.into();
+        e.recipients = rcpts
+            .iter()
+            .map(|a| quarantd_core::Recipient {
+                address: a.to_string(),
+                notify: None,
+                orcpt: None,
+            })
+            .collect();
+        e
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn policy_adapter_direction_matrix() {
+        use Direction::*;
+        let decide = PolicyDecide(policy());
+        let exe = scanned(&[Label::Executable], vec![]);
+        // (client, sender, recipients) → (direction, whole-message action, split groups)
+        let cases: &[(&str, &str, &[&str], Direction, Action, usize)] = &[
+            (
+                "192.0.2.1",
+                "x@remote.test",
+                &["a@example.org"],
+                Inbound,
+                Action::Quarantine,
+                0,
+            ),
+            (
+                "192.0.2.1",
+                "a@example.org",
+                &["b@example.org"],
+                Inbound,
+                Action::Quarantine,
+                0,
+            ),
+            (
+                "10.1.1.1",
+                "x@remote.test",
+                &["a@example.org"],
+                Inbound,
+                Action::Quarantine,
+                0,
+            ),
+            (
+                "10.1.1.1",
+                "",
+                &["a@example.org"],
+                Inbound,
+                Action::Quarantine,
+                0,
+            ),
+            (
+                "",
+                "a@example.org",
+                &["b@example.org"],
+                Inbound,
+                Action::Quarantine,
+                0,
+            ),
+            (
+                "10.1.1.1",
+                "a@example.org",
+                &["b@example.org"],
+                Internal,
+                Action::Tag,
+                0,
+            ),
+            (
+                "10.1.1.1",
+                "a@example.org",
+                &["x@remote.test"],
+                Outbound,
+                Action::Reject,
+                0,
+            ),
+            // Mixed outbound (reject) and internal (tag): the reject becomes quarantine
+            // for the outbound recipient, the internal one is delivered tagged.
+            (
+                "10.1.1.1",
+                "a@example.org",
+                &["b@example.org", "x@remote.test"],
+                Outbound,
+                Action::Quarantine,
+                2,
+            ),
+            // Inbound to two domains with different policies: held for one, passed to the other.
+            (
+                "192.0.2.1",
+                "x@remote.test",
+                &["a@example.org", "b@other.example"],
+                Inbound,
+                Action::Quarantine,
+                2,
+            ),
+            (
+                "192.0.2.1",
+                "x@remote.test",
+                &["b@other.example"],
+                Inbound,
+                Action::Pass,
+                0,
+            ),
+        ];
+        for (client, sender, rcpts, direction, action, groups) in cases {
+            let plan = decide.plan(&envelope_from(client, sender, rcpts), &exe);
+            let what = format!("{client} {sender} {rcpts:?}: {plan:?}");
+            assert_eq!(plan.direction, Some(*direction), "{what}");
+            assert_eq!(plan.verdict.action, *action, "{what}");
+            assert_eq!(plan.split.len(), *groups, "{what}");
+        }
+        let plan = decide.plan(
+            &envelope_from(
+                "192.0.2.1",
+                "x@remote.test",
+                &["a@example.org", "b@other.example"],
+            ),
+            &exe,
+        );
+        assert_eq!(plan.split[0].verdict.action, Action::Quarantine);
+        assert_eq!(plan.split[0].recipients, ["a@example.org"]);
+        assert_eq!(plan.split[1].verdict.action, Action::Pass);
+        assert_eq!(plan.split[1].recipients, ["b@other.example"]);
+        assert_eq!(plan.direction_str(), "inbound");
+    }
+
+    #[test]
+    fn the_default_policy_decides_like_the_built_in_default() {
+        let decide = PolicyDecide(Arc::new(Policy::default()));
+        let virus = || {
+            vec![Finding {
+                kind: "virus".into(),
+                engine: "clamd".into(),
+                name: "Eicar".into(),
+                part: None,
+            }]
+        };
+        let cases: Vec<Scanned> = vec![
+            scanned(&[], vec![]),
+            scanned(&[Label::SourceCode], vec![]),
+            scanned(&[Label::Executable], vec![]),
+            scanned(&[Label::VbaMacro, Label::SourceCode], vec![]),
+            scanned(&[Label::Unscannable], vec![]),
+            scanned(&[], virus()),
+            scanned(&[Label::Executable], virus()),
+        ];
+        let e = envelope_from("127.0.0.1", "a@example.org", &["b@example.org"]);
+        for s in &cases {
+            assert_eq!(
+                decide.decide(&e, s).action,
+                DefaultDecide.decide(&e, s).action,
+                "{s:?}"
+            );
         }
     }
 

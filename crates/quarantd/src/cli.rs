@@ -26,6 +26,27 @@ pub enum Command {
     Quarantine(QuarantineArgs),
     /// Print the quarantine's audit log (every state change and every view of content).
     Audit(AuditArgs),
+    /// Work with the configuration file.
+    Config(ConfigArgs),
+}
+
+/// `quarantd config`
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+/// `quarantd config check`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file: print every error with its key path (exit 1), or "ok".
+    Check {
+        /// The file to check; without one, the embedded defaults are checked.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `quarantd inspect`
@@ -194,13 +215,22 @@ pub enum QuarantineCommand {
         /// The quarantine id.
         id: String,
     },
-    /// Record a recipient's request for release (never releases by itself).
+    /// Record a recipient's request for release (never releases by itself), or carry out an
+    /// easy-release token's action (`--token`: ask for release, or release the recipient's
+    /// own copy where `self_release` allows it).
     RequestRelease {
-        /// The quarantine id.
-        id: String,
-        /// The recipient asking.
-        #[arg(long, value_name = "ADDR", required = true)]
+        /// The quarantine id (with --token: optional, checked against the token).
+        #[arg(required_unless_present = "token")]
+        id: Option<String>,
+        /// The recipient asking (with --token: optional, checked against the token).
+        #[arg(long, value_name = "ADDR", required_unless_present = "token")]
         rcpt: Vec<String>,
+        /// An easy-release token from a notification (checked with `notify.token_key_file`).
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+        /// Relay (re-injection) address for a token's release, overriding the config file.
+        #[arg(long, value_name = "ADDR", requires = "token")]
+        relay: Option<String>,
     },
     /// Delete a message's content (the record stays until retention removes it).
     Delete {

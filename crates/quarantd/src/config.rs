@@ -31,6 +31,25 @@ pub struct RawConfig {
     pub scan: crate::scan_config::RawScan,
     /// `[quarantine]`
     pub quarantine: crate::quarantine_config::RawQuarantine,
+    /// `[policy]` (quarantd-policy's `RawPolicy`); absent = the built-in decision.
+    pub policy: Option<quarantd_policy::RawPolicy>,
+    /// `[notify]`
+    pub notify: crate::notify_config::RawNotify,
+}
+
+impl RawConfig {
+    /// Makes the file paths of `[policy]` and `[notify]` relative to `base`, the directory of
+    /// the config file (absolute paths stay as they are).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(policy) = &mut self.policy {
+            if let Some(file) = &mut policy.local_domains_file {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        self.notify.resolve_paths(base);
+    }
 }
 
 /// `[server]`: the inbound SMTP side.
@@ -158,6 +177,9 @@ pub struct Settings {
     pub log_level: tracing::Level,
     pub scan: crate::scan_config::ScanSettings,
     pub quarantine: crate::quarantine_config::QuarantineSettings,
+    /// The validated `[policy]`; `None` = the built-in decision (`DefaultDecide`).
+    pub policy: Option<std::sync::Arc<quarantd_policy::Policy>>,
+    pub notify: crate::notify_config::NotifySettings,
 }
 
 /// One problem in a configuration, at a key path such as `server.max_sessions`.
@@ -203,7 +225,13 @@ pub fn load(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
             message: format!("cannot read: {err}"),
         }],
     })?;
-    parse(&text, &source)
+    let mut raw = parse(&text, &source)?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    raw.resolve_paths(base);
+    Ok(raw)
 }
 
 /// Parses TOML text into the raw form.
@@ -364,7 +392,20 @@ impl RawConfig {
                 tracing::Level::INFO
             });
         let scan = self.scan.validate(&mut check);
-        let quarantine = self.quarantine.validate(&mut check);
+        let mut quarantine = self.quarantine.validate(&mut check);
+        let policy = self.policy.as_ref().and_then(|raw| match raw.validate() {
+            Ok(policy) => Some(policy),
+            Err(errors) => {
+                for issue in errors.0 {
+                    check.fail(&issue.key, issue.message);
+                }
+                None
+            }
+        });
+        if let Some(policy) = &policy {
+            quarantine.apply_policy(policy);
+        }
+        let notify = self.notify.validate(&mut check, &hostname);
         if !check.issues.is_empty() {
             return Err(ConfigErrors {
                 source: source.to_string(),
@@ -383,7 +424,34 @@ impl RawConfig {
             log_level,
             scan,
             quarantine,
+            policy: policy.map(std::sync::Arc::new),
+            notify,
         })
+    }
+}
+
+/// `quarantd config check [--config FILE]`: every problem on its own line as `KEY: message`
+/// on standard output and exit status 1, or `ok`.
+pub fn main(args: crate::cli::ConfigArgs) -> anyhow::Result<()> {
+    let crate::cli::ConfigCommand::Check { config } = args.command;
+    let source = config.as_ref().map_or_else(
+        || "embedded defaults".to_string(),
+        |p| p.display().to_string(),
+    );
+    match load(config.as_deref()).and_then(|raw| raw.validate(&source)) {
+        Ok(_) => {
+            println!("ok");
+            Ok(())
+        }
+        Err(errors) => {
+            for issue in &errors.issues {
+                println!("{}: {}", issue.key, issue.message);
+            }
+            Err(anyhow::Error::new(crate::quarantine_cli::Exit {
+                code: 1,
+                message: format!("{} error(s) in {}", errors.issues.len(), errors.source),
+            }))
+        }
     }
 }
 
@@ -431,6 +499,82 @@ mod tests {
             format!("{:?}", example.quarantine),
             format!("{:?}", defaults.quarantine)
         );
+        assert_eq!(
+            format!("{:?}", example.notify),
+            format!("{:?}", defaults.notify)
+        );
+        // The example's `[policy]` is commented out: the built-in decision.
+        assert!(example.policy.is_none() && defaults.policy.is_none());
+        let raw_policy = quarantd_policy::RawPolicy::default();
+        assert_eq!(
+            raw_policy.local_networks,
+            ["127.0.0.0/8".to_string(), "::1/128".to_string()]
+        );
+        // Every commented `[policy]` and `[notify]` line of the example parses when
+        // uncommented, and gives the defaults.
+        let uncommented: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [policy]"))
+            .take_while(|l| !l.starts_with("[notify]"))
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let with_policy = parse(&uncommented, "example [policy]")
+            .unwrap()
+            .validate("example [policy]")
+            .unwrap();
+        assert_eq!(
+            format!("{:?}", with_policy.policy.expect("a policy")),
+            format!("{:?}", quarantd_policy::Policy::default()),
+            "{uncommented}"
+        );
+    }
+
+    #[test]
+    fn policy_and_notify_errors_have_key_paths() {
+        let text = "[policy]\nlocal_networks = [\"nope\"]\n[policy.default.inbound]\nexecutable = \"hold\"\n[notify]\nlanguage = \"E N\"\npostmaster = \"not an address\"\ntoken_key_file = \"/nonexistent/key\"\n";
+        let err = parse(text, "t").unwrap().validate("t").unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "policy.local_networks[0]",
+                "policy.default.inbound.executable",
+                "notify.language",
+                "notify.postmaster",
+                "notify.token_key_file"
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn policy_reasons_win_over_quarantine_settings() {
+        let text = "[quarantine]\napprovals = { executable = 3 }\nretention_days_per_reason = { script = 5 }\n[policy.reasons.executable]\napprovals = 1\nself_release = true\n[policy.reasons.vba-macro]\nretention_days = 9\n";
+        let s = parse(text, "t").unwrap().validate("t").unwrap();
+        let q = &s.quarantine;
+        assert_eq!(q.rules.approvals.get("executable"), Some(&1));
+        assert!(q.rules.self_release.contains("executable"));
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(q.retention.per_reason.get("vba-macro"), Some(&(day * 9)));
+        assert_eq!(q.retention.per_reason.get("script"), Some(&(day * 5)));
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("domains"), "example.org\n*.example.net\n").unwrap();
+        std::fs::write(dir.path().join("key"), "ab".repeat(32)).unwrap();
+        let path = dir.path().join("q.toml");
+        std::fs::write(
+            &path,
+            "[policy]\nlocal_domains_file = \"domains\"\n[notify]\ntoken_key_file = \"key\"\n",
+        )
+        .unwrap();
+        let s = load(Some(&path)).unwrap().validate("t").unwrap();
+        assert!(s.policy.unwrap().is_local_domain("a.example.net"));
+        assert!(s.notify.token_key.is_some());
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Hold for StoreHold {
                 parts: held.parts,
                 findings: held.findings,
                 verdict: held.verdict,
-                direction: "unknown",
+                direction: held.direction,
                 node: &self.node,
             };
             self.store

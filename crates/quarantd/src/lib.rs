@@ -8,6 +8,8 @@ pub mod config;
 pub mod hold;
 pub mod inspect;
 pub mod logging;
+pub mod notifier;
+pub mod notify_config;
 pub mod quarantine_cli;
 pub mod quarantine_config;
 pub mod scan_config;

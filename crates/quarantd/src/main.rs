@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Signatures(args) => quarantd::signatures::main(args),
         Command::Quarantine(args) => quarantd::quarantine_cli::main(args),
         Command::Audit(args) => quarantd::quarantine_cli::audit_main(args),
+        Command::Config(args) => quarantd::config::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,7 +13,8 @@
 //! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments or
 //! no actor; 3 unknown id or part; 4 the message's state forbids it (deleted, approvals
 //! missing, approved twice, not a recipient, nothing left to release); 5 the relay refused a
-//! release permanently (5xx); 75 (`EX_TEMPFAIL`) the database or the relay is unavailable, or
+//! release permanently (5xx); 6 an easy-release token was refused (malformed, tampered,
+//! expired, or used for another message or recipient); 75 (`EX_TEMPFAIL`) the database or the relay is unavailable, or
 //! a delivery is deferred or uncertain: try again later.
 
 use std::fmt;
@@ -45,6 +46,8 @@ pub const EXIT_NOT_FOUND: u8 = 3;
 pub const EXIT_STATE: u8 = 4;
 /// The relay refused the release permanently (5xx) for at least one recipient.
 pub const EXIT_REFUSED: u8 = 5;
+/// An easy-release token was refused: malformed, tampered, expired or misused.
+pub const EXIT_TOKEN: u8 = 6;
 /// The database or the relay is unavailable, or a delivery was deferred: try again later.
 pub const EXIT_TEMPFAIL: u8 = 75;
 
@@ -114,6 +117,7 @@ fn store_code(e: &quarantd_store::Error) -> u8 {
 pub fn main(args: QuarantineArgs) -> anyhow::Result<()> {
     let relay = match &args.command {
         QuarantineCommand::Release(r) => r.relay.as_deref(),
+        QuarantineCommand::RequestRelease { relay, .. } => relay.as_deref(),
         _ => None,
     };
     let settings = load_settings(&args.store, relay)?;
@@ -263,7 +267,14 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
             );
             Ok(())
         }
-        QuarantineCommand::RequestRelease { id, rcpt } => {
+        QuarantineCommand::RequestRelease {
+            id,
+            rcpt,
+            token: Some(token),
+            ..
+        } => request_with_token(token, id.as_deref(), rcpt, settings, &workflow).await,
+        QuarantineCommand::RequestRelease { id, rcpt, .. } => {
+            let id = id.as_deref().unwrap_or_default();
             for rcpt in rcpt {
                 let outcome = workflow.request_release(id, rcpt).await?;
                 println!(
@@ -374,6 +385,54 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     out.write_all(bytes)
         .context("cannot write to standard output")?;
     out.flush().context("cannot write to standard output")
+}
+
+/// `request-release --token TOKEN [ID] [--rcpt ADDR]`: verifies the token (signature, then
+/// expiry), checks it is used for its message and recipient (when given), then carries out
+/// its action: a request for release, or the recipient's own release.
+async fn request_with_token(
+    token: &str,
+    id: Option<&str>,
+    rcpts: &[String],
+    settings: &Settings,
+    workflow: &Workflow,
+) -> anyhow::Result<()> {
+    let Some(key) = &settings.notify.token_key else {
+        return Err(exit(
+            EXIT_USAGE,
+            "no token key configured: give --config FILE with notify.token_key_file",
+        ));
+    };
+    let refused = |e: quarantd_notify::TokenError| exit(EXIT_TOKEN, format!("token refused: {e}"));
+    let claims =
+        quarantd_notify::verify(token, key, std::time::SystemTime::now()).map_err(refused)?;
+    if rcpts.len() > 1 {
+        return Err(refused(quarantd_notify::TokenError::Misused(
+            "a token is for one recipient".into(),
+        )));
+    }
+    claims
+        .check_use(claims.action, id, rcpts.first().map(String::as_str))
+        .map_err(refused)?;
+    let (id, rcpt) = (&claims.message, &claims.recipient);
+    match claims.action {
+        quarantd_notify::TokenAction::RequestRelease => {
+            let outcome = workflow.request_release(id, rcpt).await?;
+            println!(
+                "release of {id} requested for {rcpt}{}; status {}; needs {} approval(s)",
+                if outcome.new { "" } else { " (asked before)" },
+                outcome.status,
+                outcome.approvals_needed,
+            );
+            Ok(())
+        }
+        quarantd_notify::TokenAction::Release => {
+            let relay = Arc::new(Relay::new(settings.relay.clone()));
+            let report = workflow.release_as_recipient(&relay, id, rcpt).await?;
+            print_release(&report);
+            release_outcome(&report)
+        }
+    }
 }
 
 async fn release(

@@ -131,6 +131,28 @@ impl RawQuarantine {
 }
 
 impl QuarantineSettings {
+    /// Applies `[policy.reasons]`: for every reason it names, its `retention_days`,
+    /// `approvals` and `self_release` win over `[quarantine]`'s `retention_days_per_reason`
+    /// and `approvals`; reasons it does not name keep `[quarantine]`'s settings.
+    pub fn apply_policy(&mut self, policy: &quarantd_policy::Policy) {
+        for (reason, days) in policy.retention_days_per_reason() {
+            self.retention
+                .per_reason
+                .insert(reason, Duration::from_secs(days * DAY));
+        }
+        for (reason, n) in policy.approvals_per_reason() {
+            self.rules.approvals.insert(reason, n);
+        }
+        for (reason, settings) in policy.reasons() {
+            if settings.self_release == Some(false) {
+                self.rules.self_release.remove(reason);
+            }
+        }
+        self.rules
+            .self_release
+            .extend(policy.self_release_reasons());
+    }
+
     /// Opens the store: the configured URL (a `--store` flag wins), else SQLite under `data_dir`.
     pub async fn open(
         &self,

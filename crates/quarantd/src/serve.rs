@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
 use crate::hold::StoreHold;
+use crate::notifier::RelayNotifier;
 use quarantd_pipeline::Hold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -34,8 +35,18 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         let shutdown = ShutdownSignal::new();
         tokio::spawn(on_signal(shutdown.clone()));
         let stages = stages_for(&settings).await;
-        let quarantine = open_quarantine(&settings).await?;
-        run(settings, listener, stages, Some(quarantine), shutdown).await;
+        let store = open_store(&settings).await?;
+        let quarantine: Arc<dyn Hold> =
+            Arc::new(StoreHold::new(store.clone(), settings.hostname.clone()));
+        run_with(
+            settings,
+            listener,
+            stages,
+            Some(quarantine),
+            Some(store),
+            shutdown,
+        )
+        .await;
         Ok(())
     })
 }
@@ -73,7 +84,14 @@ pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
 
 /// The standard stages with the configured scanners; checks clamd with PING once.
 pub async fn stages_for(settings: &Settings) -> Stages {
-    let stages = Stages::standard(settings.mime_limits.clone());
+    let mut stages = Stages::standard(settings.mime_limits.clone());
+    if let Some(policy) = &settings.policy {
+        tracing::info!(
+            local_domains = policy.local_domains().len(),
+            "Deciding by the configured [policy]."
+        );
+        stages = stages.with_policy(Arc::clone(policy));
+    }
     let Some((stage, scanner)) = settings.scan.stage() else {
         tracing::warn!("No virus scanner configured (scan.clamd.address, [[scan.command]]): messages are not scanned.");
         return stages;
@@ -114,6 +132,12 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
 
 /// Opens the quarantine store (migrating it) for the pipeline to hold messages in.
 pub async fn open_quarantine(settings: &Settings) -> anyhow::Result<Arc<dyn Hold>> {
+    let store = open_store(settings).await?;
+    Ok(Arc::new(StoreHold::new(store, settings.hostname.clone())))
+}
+
+/// Opens the quarantine store (migrating it).
+pub async fn open_store(settings: &Settings) -> anyhow::Result<quarantd_store::Store> {
     let store = settings
         .quarantine
         .open(None, &settings.data_dir)
@@ -126,7 +150,7 @@ pub async fn open_quarantine(settings: &Settings) -> anyhow::Result<Arc<dyn Hold
             format!("cannot open the quarantine store ({url})")
         })?;
     tracing::info!(backend = ?store.backend(), "Quarantine store open.");
-    Ok(Arc::new(StoreHold::new(store, settings.hostname.clone())))
+    Ok(store)
 }
 
 /// Serves on `listener` with `stages` until `shutdown` is triggered, then drains. Without a
@@ -136,6 +160,19 @@ pub async fn run(
     listener: TcpListener,
     stages: Stages,
     quarantine: Option<Arc<dyn Hold>>,
+    shutdown: ShutdownSignal,
+) {
+    run_with(settings, listener, stages, quarantine, None, shutdown).await;
+}
+
+/// [`run`], with the store notifications are audited in. With `notify.enabled`, held and
+/// rejected messages are notified through the relay in the background.
+pub async fn run_with(
+    settings: Settings,
+    listener: TcpListener,
+    stages: Stages,
+    quarantine: Option<Arc<dyn Hold>>,
+    store: Option<quarantd_store::Store>,
     shutdown: ShutdownSignal,
 ) {
     tracing::info!(
@@ -149,6 +186,20 @@ pub async fn run(
     let mut pipeline = Pipeline::new(settings.pipeline.clone(), stages);
     if let Some(quarantine) = quarantine {
         pipeline = pipeline.with_quarantine(quarantine);
+    }
+    if settings.notify.enabled {
+        let policy = settings.policy.clone().unwrap_or_default();
+        if policy.local_domains().is_empty() {
+            tracing::warn!("Notifications are on but [policy] names no local domains: recipients are not notified, only the postmaster.");
+        }
+        let notifier = RelayNotifier::new(
+            settings.notify.clone(),
+            policy,
+            settings.quarantine.rules.clone(),
+            Arc::clone(&relay),
+            store,
+        );
+        pipeline = pipeline.with_notifier(Arc::new(notifier));
     }
     Server::new(settings.inbound.clone(), relay, pipeline)
         .run(listener, shutdown)

@@ -404,6 +404,12 @@ impl Transaction {
         }
     }
 
+    /// The relay this transaction belongs to: for opening further transactions of the same
+    /// message (the pipeline splits a message whose recipients have different outcomes).
+    pub fn relay(&self) -> Arc<Relay> {
+        Arc::clone(&self.relay)
+    }
+
     /// Number of recipients the relay accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted

@@ -1,0 +1,89 @@
+//! `quarantd config check` through the binary.
+
+use std::process::Command;
+
+fn check(config: Option<&std::path::Path>) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarantd"));
+    cmd.arg("config").arg("check");
+    if let Some(path) = config {
+        cmd.arg("--config").arg(path);
+    }
+    let out = cmd.output().expect("run quarantd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_broken_file_lists_every_error_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[server]\nmax_sessions = 0\n\
+         [policy]\nlocal_domains = [\"example.org\", \"bad domain\"]\nlocal_domains_file = \"missing.txt\"\n\
+         [policy.domains.\"example.org\".internal]\nvba-macro = \"allow\"\n\
+         [policy.reasons.virus]\nself_release = true\n\
+         [notify]\nenvelope_from = \"a b\"\ntoken_key_file = \"short.key\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("short.key"), "abcd\n").unwrap();
+    let (code, stdout, stderr) = check(Some(&path));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let keys: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "server.max_sessions",
+            "policy.local_domains[1]",
+            "policy.local_domains_file",
+            "policy.domains.\"example.org\".internal.vba-macro",
+            "policy.reasons.virus.self_release",
+            "notify.envelope_from",
+            "notify.token_key_file",
+        ],
+        "{stdout}"
+    );
+    // The domains file is looked for next to the config file.
+    assert!(
+        stdout.contains(&dir.path().join("missing.txt").display().to_string()),
+        "{stdout}"
+    );
+    assert!(stdout.contains("at least 32"), "{stdout}");
+    assert!(stderr.contains("7 error(s)"), "{stderr}");
+}
+
+#[test]
+fn a_good_file_and_the_defaults_are_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("domains.txt"),
+        "example.org\n*.example.net # subs\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("token.key"),
+        format!("{}\n", "0f".repeat(32)),
+    )
+    .unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[policy]\nlocal_domains_file = \"domains.txt\"\n\
+         [policy.domains.\"example.org\".internal]\nvba-macro = \"pass\"\n\
+         [notify]\nenabled = true\nlanguage = \"de\"\ntoken_key_file = \"token.key\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(Some(&path));
+    assert_eq!((code, stdout.as_str()), (0, "ok\n"), "{stderr}");
+    let (code, stdout, _) = check(None);
+    assert_eq!((code, stdout.as_str()), (0, "ok\n"));
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../quarantd.example.toml");
+    let (code, stdout, _) = check(Some(std::path::Path::new(example)));
+    assert_eq!((code, stdout.as_str()), (0, "ok\n"));
+}

@@ -1,0 +1,243 @@
+//! Policy and notifications through `serve` with a real SMTP sink: a message to two domains
+//! with different policies is split (delivered to one, held for the other), notifications
+//! reach the local recipient and the postmaster (never the external sender), carry the loop
+//! headers and a token; the token works through `quarantine request-release --token`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Daemon, Extra};
+use quarantd_testkit::{Client, Sink, SinkConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A message with an executable attachment (a PE header is enough for the classifier).
+fn with_executable(marker: &str, extra_headers: &str) -> Vec<u8> {
+    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    pe.resize(0x3c, 0);
+    pe.extend_from_slice(&0x40u32.to_le_bytes());
+    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
+    pe.resize(96, 0);
+    let b64 = base64(&pe);
+    format!(
+        "From: Mallory <m@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n{extra_headers}\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
+Content-Type: text/plain\r\n\r\nplease pay\r\n--x\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--x--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
+        for k in 0..4 {
+            out.push(if k <= chunk.len() {
+                A[(n >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn sections(key_file: &Path) -> String {
+    format!(
+        "[policy]\nlocal_domains = [\"example.org\", \"other.example\"]\nlocal_networks = [\"10.0.0.0/8\"]\n\
+         [policy.domains.\"other.example\".inbound]\nexecutable = \"pass\"\n\
+         [notify]\nenabled = true\npostmaster = \"postmaster@example.org\"\n\
+         token_key_file = \"{}\"\nfirst_backoff_secs = 1\n",
+        key_file.display()
+    )
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quarantd"))
+        .args(args)
+        .env("USER", "tester")
+        .output()
+        .expect("run quarantd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn token_in(text: &str) -> String {
+    let at = text.find("v1.").expect("a token in the notification");
+    text[at..]
+        .split(|c: char| c.is_whitespace() || c == '<' || c == '>')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_delivery_hold_and_notifications() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("token.key");
+    std::fs::write(&key_file, KEY_HEX).unwrap();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        scan: sections(&key_file),
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    client
+        .cmd("XFORWARD ADDR=192.0.2.9 NAME=bad.example.net")
+        .await
+        .unwrap();
+    let raw = with_executable("s1", "");
+    let reply = client
+        .send_message("m@example.net", &["b@example.org", "c@other.example"], &raw)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let text = reply.text();
+    assert!(text.contains("held in quarantine as "), "{text}");
+    assert!(text.contains("delivered to 1"), "{text}");
+    let id = text
+        .split("held in quarantine as ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The delivered copy (only c@other.example) and two notifications (b, postmaster).
+    let msgs = sink.wait_for_messages(3, WAIT).await;
+    let delivered: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.mail_from == "m@example.net")
+        .collect();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].rcpts, ["c@other.example"]);
+    assert!(delivered[0].data.ends_with(&raw));
+    let notes: Vec<_> = msgs.iter().filter(|m| m.mail_from.is_empty()).collect();
+    let mut to: Vec<&str> = notes
+        .iter()
+        .flat_map(|m| m.rcpts.iter().map(String::as_str))
+        .collect();
+    to.sort();
+    assert_eq!(to, ["b@example.org", "postmaster@example.org"]);
+    // No backscatter: the external sender gets nothing.
+    assert!(msgs
+        .iter()
+        .all(|m| !m.rcpts.iter().any(|r| r == "m@example.net")));
+    let note = notes.iter().find(|m| m.rcpts == ["b@example.org"]).unwrap();
+    let body = String::from_utf8_lossy(&note.data).into_owned();
+    for needle in [
+        "Auto-Submitted: auto-generated",
+        "Message-ID: <",
+        "Date: ",
+        "To: <b@example.org>",
+    ] {
+        assert!(body.contains(needle), "{needle} missing:\n{body}");
+    }
+    let token = token_in(&body);
+    let key = quarantd::notify_config::read_key_file(&key_file).unwrap();
+    let claims = quarantd_notify::verify(&token, &key, std::time::SystemTime::now()).unwrap();
+    assert_eq!(claims.message, id);
+    assert_eq!(claims.recipient, "b@example.org");
+
+    // A notification about a notification is never sent (no loop).
+    sink.clear();
+    let auto = with_executable("s2", "Auto-Submitted: auto-generated\r\n");
+    let reply = client
+        .send_message("m@example.net", &["b@example.org"], &auto)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    daemon
+        .wait_for_log("Notification not sent (loop or list rule).", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.messages().is_empty());
+    client.cmd("QUIT").await.ok();
+
+    // The store has the direction and the audit log the notifications.
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (code, out, err) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["direction"], "inbound", "{out}");
+    let rcpts: Vec<&str> = shown["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(rcpts, ["b@example.org"], "{out}");
+    let mut sent = 0;
+    for _ in 0..50 {
+        let (_, out, _) = cli(&["audit", &id, "--json", "--store", &store]);
+        sent = out.matches("notify-sent").count();
+        if sent == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sent, 2);
+
+    // The token through the CLI: a config with the key.
+    let config = keys.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!("[quarantine]\nstore = \"{store}\"\n[notify]\ntoken_key_file = \"token.key\"\n"),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let rr = |extra: &[&str]| {
+        let mut args = vec!["quarantine", "request-release", "--config", &config];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let (code, out, err) = rr(&["--token", &token]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("release of {id} requested for b@example.org")),
+        "{out}"
+    );
+    // Tampered: one character of the claims changed.
+    let mut tampered = token.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let (code, _, err) = rr(&["--token", &String::from_utf8(tampered).unwrap()]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("token refused"), "{err}");
+    // Misused: for another message, for another recipient.
+    let (code, _, err) = rr(&["someotherid", "--token", &token]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("another message"), "{err}");
+    let (code, _, err) = rr(&["--token", &token, "--rcpt", "x@example.org"]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("another recipient"), "{err}");
+    // Expired: issued with the same key, expired a second ago.
+    let claims = quarantd_notify::Claims {
+        expires: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 1,
+        ..claims
+    };
+    let expired = quarantd_notify::issue(&claims, &key);
+    let (code, _, err) = rr(&["--token", &expired]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("expired"), "{err}");
+}
