@@ -214,6 +214,9 @@ pub enum QuarantineCommand {
     Approve {
         /// The quarantine id.
         id: String,
+        /// Relay for the notifications (`notify.enabled`), overriding the config file.
+        #[arg(long, value_name = "ADDR")]
+        relay: Option<String>,
     },
     /// Record a recipient's request for release (never releases by itself), or carry out an
     /// easy-release token's action (`--token`: ask for release, or release the recipient's
@@ -228,14 +231,18 @@ pub enum QuarantineCommand {
         /// An easy-release token from a notification (checked with `notify.token_key_file`).
         #[arg(long, value_name = "TOKEN")]
         token: Option<String>,
-        /// Relay (re-injection) address for a token's release, overriding the config file.
-        #[arg(long, value_name = "ADDR", requires = "token")]
+        /// Relay (re-injection) address for a token's release and for the notifications,
+        /// overriding the config file.
+        #[arg(long, value_name = "ADDR")]
         relay: Option<String>,
     },
     /// Delete a message's content (the record stays until retention removes it).
     Delete {
         /// The quarantine id.
         id: String,
+        /// Relay for the notifications (`notify.enabled`), overriding the config file.
+        #[arg(long, value_name = "ADDR")]
+        relay: Option<String>,
     },
     /// Remove every message past retention (`quarantine.retention_days[_per_reason]`).
     Expire,

@@ -1,45 +1,201 @@
 //! Notifications sent through the relay: the pipeline's [`Notifier`] seam implemented with
-//! `quarantd-notify`.
+//! `quarantd-notify`, and the same code for the CLI's workflow events.
 //!
-//! For each incident (a message held or rejected) a background task works through
-//! `parties(event, direction)`: it skips every party [`should_notify`] forbids (never about a
-//! bounce, an automatic message or a report; never to a list's sender), finds the addressees
-//! (recipient = the local recipients concerned, sender-internal = the envelope sender of
-//! outbound/internal mail, postmaster = `notify.postmaster`), renders the template, composes
-//! the mail (with an easy-release token for recipients of held mail) and sends it through the
-//! relay with the configured envelope sender (null by default). 4xx and connection errors are
-//! retried with doubling backoff; every send, and every final failure, is written to the
-//! audit log (`notify-sent`, `notify-failed`). The SMTP reply never waits for any of this.
+//! A [`Case`] is an event and the message it happened to: from the daemon's incident (a
+//! message held or rejected) or from the store (`release-requested`, `approval-needed`,
+//! `released`, `deleted`, sent by `quarantd quarantine`). [`NotifySender::run`] works through
+//! `parties(event, direction)`: it skips every party [`quarantd_notify::should_notify`]
+//! forbids (never about a bounce, an automatic message or a report; never to a list's
+//! sender), finds the addressees (recipient = the local recipients concerned,
+//! sender-internal = the envelope sender of outbound/internal mail, postmaster =
+//! `notify.postmaster`), renders the template, composes the mail (with an easy-release token
+//! for recipients of held mail) and sends it through the relay with the configured envelope
+//! sender (null by default). 4xx and connection errors are retried with doubling backoff;
+//! every send, and every final failure, is written to the audit log (`notify-sent`,
+//! `notify-failed`, actor `quarantd`). The daemon runs it in a background task
+//! ([`RelayNotifier`]): the SMTP reply never waits for any of this; the CLI runs it after
+//! the workflow step, synchronously, and only warns when a notification failed.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use quarantd_core::{MailParams, Recipient, XForward};
 use quarantd_notify::{
-    issue, parties, rfc5322_date, should_notify, suppression, Claims, Direction, Event,
-    MessageInfo, Notice, Outgoing, Party, Reason, ReleaseLink, Templates, TokenAction,
+    issue, parties, rfc5322_date, suppression, Approvals, Claims, Direction, Event, MessageInfo,
+    Notice, Outgoing, Party, Reason, ReleaseLink, Templates, TokenAction,
 };
 use quarantd_pipeline::{Incident, Notifier};
 use quarantd_policy::Policy;
 use quarantd_release::Rules;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{Relay, RelayError};
-use quarantd_store::Store;
+use quarantd_store::{MessageDetail, Store};
 
 use crate::notify_config::NotifySettings;
 
-/// Sends notifications through the relay in the background.
-pub struct RelayNotifier {
-    inner: Arc<Inner>,
+/// What one notification run is about: an event and the message it happened to, from the
+/// daemon's [`Incident`] ([`Case::from_incident`]) or from the quarantine store
+/// ([`Case::from_stored`], for the CLI's workflow events).
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// What happened.
+    pub event: Event,
+    /// The quarantine id (or, for a message not stored, quarantd's id).
+    pub id: String,
+    /// Whether `id` names a stored message (audit entries are attached to it).
+    pub stored: bool,
+    /// The envelope sender, empty for `<>`.
+    pub mail_from: String,
+    /// Every envelope recipient of the (stored) message.
+    pub recipients: Vec<String>,
+    /// The recipients the `recipient` party means for this event (the held group, the one
+    /// who asked, those released, those whose copy was deleted).
+    pub concerned: Vec<String>,
+    /// The original's header block (at least), for the loop and list rules.
+    pub raw: Arc<Vec<u8>>,
+    /// `Subject` of the original, unfolded.
+    pub subject: String,
+    /// `From` of the original, unfolded.
+    pub from: String,
+    /// When the message was received.
+    pub received_at: SystemTime,
+    /// The message's direction.
+    pub direction: Direction,
+    /// The verdict's reasons (`executable`, `virus:Eicar-Signature`).
+    pub verdict_reasons: Vec<String>,
+    /// What was held and why, per part.
+    pub reasons: Vec<Reason>,
+    /// Who acted (released, deleted, asked), for the text.
+    pub actor: Option<String>,
+    /// Approvals so far, for `approval-needed`.
+    pub approvals: Option<Approvals>,
 }
 
-struct Inner {
-    settings: NotifySettings,
-    templates: Templates,
-    policy: Arc<Policy>,
-    rules: Rules,
-    relay: Arc<Relay>,
-    store: Option<Store>,
+impl Case {
+    /// The case of a message the pipeline held or rejected.
+    pub fn from_incident(incident: &Incident) -> Case {
+        let recipients: Vec<String> = incident
+            .envelope
+            .recipients
+            .iter()
+            .map(|r| r.address.clone())
+            .collect();
+        Case {
+            event: incident.event,
+            id: incident
+                .quarantine_id
+                .clone()
+                .unwrap_or_else(|| incident.envelope.id.clone()),
+            stored: incident.quarantine_id.is_some(),
+            mail_from: incident.envelope.mail_from.clone(),
+            concerned: recipients.clone(),
+            recipients,
+            raw: Arc::clone(&incident.raw),
+            subject: header(&incident.raw, "Subject"),
+            from: header(&incident.raw, "From"),
+            received_at: incident.envelope.received_at,
+            direction: incident.direction,
+            verdict_reasons: incident.verdict.reasons.clone(),
+            reasons: Reason::list(
+                &incident.parts,
+                &incident.findings,
+                &incident.verdict.reasons,
+            ),
+            actor: None,
+            approvals: None,
+        }
+    }
+
+    /// The case of a stored message (`detail`, and its content while it is still stored:
+    /// only its header block is read) for a workflow `event`; `concerned` is who the
+    /// recipient party means.
+    pub fn from_stored(
+        event: Event,
+        detail: &MessageDetail,
+        raw: Option<Vec<u8>>,
+        concerned: Vec<String>,
+    ) -> Case {
+        let s = &detail.summary;
+        let wanted = |r: &str| s.reasons.iter().any(|v| v == r);
+        let part_name = |p: &str| if p.is_empty() { "(message)" } else { p }.to_string();
+        let mut reasons: Vec<Reason> = detail
+            .parts
+            .iter()
+            .flat_map(|p| {
+                p.labels.iter().filter(|l| wanted(l)).map(move |l| Reason {
+                    part: part_name(&p.path),
+                    filename: p.filename.clone(),
+                    reason: l.clone(),
+                    text: String::new(),
+                })
+            })
+            .collect();
+        for f in &detail.findings {
+            let reason = format!("{}:{}", f.kind, f.name);
+            if wanted(&reason) {
+                reasons.push(Reason {
+                    part: f
+                        .part
+                        .as_deref()
+                        .map_or_else(|| "(message)".into(), part_name),
+                    filename: f.part.as_ref().and_then(|pp| {
+                        detail
+                            .parts
+                            .iter()
+                            .find(|p| &p.path == pp)
+                            .and_then(|p| p.filename.clone())
+                    }),
+                    reason,
+                    text: String::new(),
+                });
+            }
+        }
+        Case {
+            event,
+            id: s.id.clone(),
+            stored: true,
+            mail_from: s.mail_from.clone(),
+            recipients: detail
+                .recipients
+                .iter()
+                .map(|r| r.address.clone())
+                .collect(),
+            concerned,
+            raw: Arc::new(raw.unwrap_or_default()),
+            subject: s.subject.clone().unwrap_or_default(),
+            from: s.from.clone().unwrap_or_default(),
+            received_at: UNIX_EPOCH + Duration::from_millis(s.received_at.max(0) as u64),
+            direction: parse_direction(&s.direction),
+            verdict_reasons: s.reasons.clone(),
+            reasons,
+            actor: None,
+            approvals: None,
+        }
+    }
+}
+
+/// A stored direction (`unknown` for messages held without a policy: inbound).
+pub fn parse_direction(s: &str) -> Direction {
+    Direction::ALL
+        .into_iter()
+        .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
+        .unwrap_or(Direction::Inbound)
+}
+
+/// How one notification ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The party it was for.
+    pub party: Party,
+    /// The addressee.
+    pub to: String,
+    /// `Ok(relay reply)`, or why it was finally not sent.
+    pub result: Result<String, String>,
+}
+
+/// Sends notifications through the relay in the background.
+pub struct RelayNotifier {
+    inner: Arc<NotifySender>,
 }
 
 impl RelayNotifier {
@@ -52,16 +208,8 @@ impl RelayNotifier {
         relay: Arc<Relay>,
         store: Option<Store>,
     ) -> RelayNotifier {
-        let templates = settings.templates();
         RelayNotifier {
-            inner: Arc::new(Inner {
-                settings,
-                templates,
-                policy,
-                rules,
-                relay,
-                store,
-            }),
+            inner: Arc::new(NotifySender::new(settings, policy, rules, relay, store)),
         }
     }
 }
@@ -69,7 +217,9 @@ impl RelayNotifier {
 impl Notifier for RelayNotifier {
     fn notify(&self, incident: Incident) {
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move { inner.run(incident).await });
+        tokio::spawn(async move {
+            inner.run(&Case::from_incident(&incident)).await;
+        });
     }
 }
 
@@ -80,40 +230,66 @@ enum Sent {
     Permanent(String),
 }
 
-impl Inner {
-    async fn run(&self, incident: Incident) {
-        let id = incident
-            .quarantine_id
-            .clone()
-            .unwrap_or_else(|| incident.envelope.id.clone());
-        for &party in parties(incident.event, incident.direction) {
-            if let Some(why) = suppression(&incident.raw, &incident.envelope.mail_from, party) {
-                tracing::info!(id = %id, event = %incident.event, party = %party, reason = ?why, "Notification not sent (loop or list rule).");
-                continue;
-            }
-            debug_assert!(should_notify(
-                &incident.raw,
-                &incident.envelope.mail_from,
-                party
-            ));
-            for to in self.addressees(&incident, party) {
-                self.one(&incident, &id, party, &to).await;
-            }
+/// The one implementation behind the daemon's [`RelayNotifier`] and the CLI's workflow
+/// notifications: who is told ([`parties`], the loop and list rules, local addressees),
+/// rendering, composition, sending with bounded retries, and the audit entries.
+pub struct NotifySender {
+    settings: NotifySettings,
+    templates: Templates,
+    policy: Arc<Policy>,
+    rules: Rules,
+    relay: Arc<Relay>,
+    store: Option<Store>,
+}
+
+impl NotifySender {
+    /// A sender through `relay`, auditing into `store` when there is one.
+    pub fn new(
+        settings: NotifySettings,
+        policy: Arc<Policy>,
+        rules: Rules,
+        relay: Arc<Relay>,
+        store: Option<Store>,
+    ) -> NotifySender {
+        let templates = settings.templates();
+        NotifySender {
+            settings,
+            templates,
+            policy,
+            rules,
+            relay,
+            store,
         }
     }
 
-    /// Who `party` is for this incident.
-    fn addressees(&self, incident: &Incident, party: Party) -> Vec<String> {
-        let sender = incident.envelope.mail_from.trim();
+    /// Sends every notification of `case` (one after the other, each with its retries) and
+    /// audits each; returns how each ended. Never fails: failures are audited and returned.
+    pub async fn run(&self, case: &Case) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        for &party in parties(case.event, case.direction) {
+            if let Some(why) = suppression(&case.raw, &case.mail_from, party) {
+                tracing::info!(id = %case.id, event = %case.event, party = %party, reason = ?why, "Notification not sent (loop or list rule).");
+                continue;
+            }
+            for to in self.addressees(case, party) {
+                let result = self.one(case, party, &to).await;
+                outcomes.push(Outcome { party, to, result });
+            }
+        }
+        outcomes
+    }
+
+    /// Who `party` is for this case.
+    fn addressees(&self, case: &Case, party: Party) -> Vec<String> {
+        let sender = case.mail_from.trim();
         match party {
-            Party::Recipient => incident
-                .envelope
-                .recipients
+            Party::Recipient => case
+                .concerned
                 .iter()
-                .map(|r| r.address.clone())
                 .filter(|a| self.policy.is_local_address(a))
+                .cloned()
                 .collect(),
-            Party::SenderInternal => (incident.direction != Direction::Inbound
+            Party::SenderInternal => (case.direction != Direction::Inbound
                 && self.policy.is_local_address(sender))
             .then(|| sender.to_string())
             .into_iter()
@@ -127,13 +303,14 @@ impl Inner {
     }
 
     /// Renders, composes, sends (with retries) and audits one notification.
-    async fn one(&self, incident: &Incident, id: &str, party: Party, to: &str) {
+    async fn one(&self, case: &Case, party: Party, to: &str) -> Result<String, String> {
+        let id = &case.id;
         let now = SystemTime::now();
-        let notice = self.notice(incident, id, party, to, now);
-        let what = format!("event={} party={party} to={to}", incident.event);
+        let notice = self.notice(case, party, to, now);
+        let what = format!("event={} party={party} to={to}", case.event);
         let outgoing = self
             .templates
-            .render(incident.event, party, &self.settings.language, &notice)
+            .render(case.event, party, &self.settings.language, &notice)
             .and_then(|rendered| {
                 self.settings
                     .composer
@@ -144,9 +321,9 @@ impl Inner {
             Ok(x) => x,
             Err(err) => {
                 tracing::error!(id = %id, %what, error = %err, "Cannot compose a notification.");
-                self.audit(id, incident, "notify-failed", &format!("{what}: {err}"))
-                    .await;
-                return;
+                let detail = format!("{what}: {err}");
+                self.audit(case, "notify-failed", &detail).await;
+                return Err(detail);
             }
         };
         let mut wait = self.settings.first_backoff;
@@ -156,8 +333,8 @@ impl Inner {
                 Sent::Ok(reply) => {
                     tracing::info!(id = %id, %what, template = %template, attempt, relay = %reply, "Notification sent.");
                     let detail = format!("{what} template={template} attempt={attempt}: {reply}");
-                    self.audit(id, incident, "notify-sent", &detail).await;
-                    return;
+                    self.audit(case, "notify-sent", &detail).await;
+                    return Ok(reply);
                 }
                 Sent::Temporary(err) if attempt < self.settings.max_attempts => {
                     tracing::warn!(id = %id, %what, attempt, error = %err, retry_in_s = wait.as_secs(), "Notification deferred; retrying.");
@@ -168,8 +345,8 @@ impl Inner {
                 Sent::Temporary(err) | Sent::Permanent(err) => {
                     tracing::error!(id = %id, %what, attempt, error = %err, "Notification not sent.");
                     let detail = format!("{what} template={template} attempt={attempt}: {err}");
-                    self.audit(id, incident, "notify-failed", &detail).await;
-                    return;
+                    self.audit(case, "notify-failed", &detail).await;
+                    return Err(detail);
                 }
             }
         }
@@ -213,29 +390,26 @@ impl Inner {
         }
     }
 
-    /// What a template gets for this incident and addressee.
-    fn notice(
-        &self,
-        incident: &Incident,
-        id: &str,
-        party: Party,
-        to: &str,
-        now: SystemTime,
-    ) -> Notice {
-        let raw = &incident.raw;
-        let recipient = (party == Party::Recipient).then(|| to.to_string());
-        let release = match (
-            &recipient,
-            &self.settings.token_key,
-            &incident.quarantine_id,
-        ) {
-            (Some(rcpt), Some(key), Some(qid)) if incident.event == Event::Quarantined => {
-                let action = if self.rules.recipient_may_release(&incident.verdict.reasons) {
+    /// What a template gets for this case and addressee.
+    fn notice(&self, case: &Case, party: Party, to: &str, now: SystemTime) -> Notice {
+        let recipient = if party == Party::Recipient {
+            Some(to.to_string())
+        } else if case.concerned.len() == 1
+            && !matches!(case.event, Event::Quarantined | Event::Rejected)
+        {
+            // A workflow event about one recipient's copy names it for the other parties.
+            case.concerned.first().cloned()
+        } else {
+            None
+        };
+        let release = match (&self.settings.token_key, party) {
+            (Some(key), Party::Recipient) if case.event == Event::Quarantined && case.stored => {
+                let action = if self.rules.recipient_may_release(&case.verdict_reasons) {
                     TokenAction::Release
                 } else {
                     TokenAction::RequestRelease
                 };
-                let claims = Claims::new(qid, rcpt, action, now, self.settings.token_validity);
+                let claims = Claims::new(&case.id, to, action, now, self.settings.token_validity);
                 let token = issue(&claims, key);
                 let url = if self.settings.release_url.is_empty() {
                     String::new()
@@ -252,46 +426,37 @@ impl Inner {
         };
         Notice {
             message: MessageInfo {
-                id: id.to_string(),
-                subject: header(raw, "Subject"),
-                from: header(raw, "From"),
-                sender: incident.envelope.mail_from.clone(),
-                recipients: incident
-                    .envelope
-                    .recipients
-                    .iter()
-                    .map(|r| r.address.clone())
-                    .collect(),
-                date: rfc5322_date(incident.envelope.received_at),
-                direction: incident.direction.as_str().to_string(),
+                id: case.id.clone(),
+                subject: case.subject.clone(),
+                from: case.from.clone(),
+                sender: case.mail_from.clone(),
+                recipients: case.recipients.clone(),
+                date: rfc5322_date(case.received_at),
+                direction: case.direction.as_str().to_string(),
             },
             recipient,
-            reasons: Reason::list(
-                &incident.parts,
-                &incident.findings,
-                &incident.verdict.reasons,
-            ),
+            reasons: case.reasons.clone(),
             release,
-            actor: None,
-            approvals: None,
+            actor: case.actor.clone(),
+            approvals: case.approvals,
             postmaster: self.settings.postmaster.clone(),
             hostname: self.settings.composer.hostname.clone(),
         }
     }
 
-    async fn audit(&self, id: &str, incident: &Incident, action: &str, detail: &str) {
+    async fn audit(&self, case: &Case, action: &str, detail: &str) {
         let Some(store) = &self.store else { return };
-        let message_id = incident.quarantine_id.as_deref();
-        let detail = if message_id.is_none() {
-            format!("{detail} (message {id}, not stored)")
-        } else {
+        let message_id = case.stored.then_some(case.id.as_str());
+        let detail = if case.stored {
             detail.to_string()
+        } else {
+            format!("{detail} (message {}, not stored)", case.id)
         };
         if let Err(err) = store
             .record_audit("quarantd", action, message_id, &detail)
             .await
         {
-            tracing::error!(id = %id, error = %err, "Cannot write the audit entry of a notification.");
+            tracing::error!(id = %case.id, error = %err, "Cannot write the audit entry of a notification.");
         }
     }
 }
@@ -331,4 +496,24 @@ fn header(raw: &[u8], name: &str) -> String {
         }
     }
     value.unwrap_or_default().chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_directions_parse_unknown_as_inbound() {
+        assert_eq!(parse_direction("outbound"), Direction::Outbound);
+        assert_eq!(parse_direction("Internal"), Direction::Internal);
+        assert_eq!(parse_direction("inbound"), Direction::Inbound);
+        assert_eq!(parse_direction("unknown"), Direction::Inbound);
+    }
+
+    #[test]
+    fn headers_are_unfolded_and_cut() {
+        let raw = b"From: a@example.org\r\nSubject: one\r\n two\r\n\r\nSubject: body\r\n";
+        assert_eq!(header(raw, "subject"), "one two");
+        assert_eq!(header(raw, "To"), "");
+    }
 }

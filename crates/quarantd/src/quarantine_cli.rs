@@ -10,6 +10,11 @@
 //! of content (`show --raw`, `show --part`) are recorded as `unknown` when none is known.
 //! `--by` is a name, not an authentication: four eyes are as good as the people typing.
 //!
+//! **Notifications.** With `notify.enabled`, `request-release`, `approve`, `release` and
+//! `delete` notify `release-requested`, `approval-needed`, `released` and `deleted` after the
+//! step, through `--relay` or `[relay]`, with the daemon's code ([`NotifySender`]); a failed
+//! notification is audited and printed as a warning, never an error of the step.
+//!
 //! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments or
 //! no actor; 3 unknown id or part; 4 the message's state forbids it (deleted, approvals
 //! missing, approved twice, not a recipient, nothing left to release); 5 the relay refused a
@@ -23,10 +28,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use quarantd_notify::{Approvals, Event};
 use quarantd_release::{Delivery, ReleaseReport, Workflow};
 use quarantd_smtp::Relay;
 use quarantd_store::{
-    AuditEntry, Cursor, ListFilter, MessageDetail, MessageStatus, MessageSummary, Store,
+    AuditEntry, Cursor, ListFilter, MessageDetail, MessageStatus, MessageSummary, RecipientStatus,
+    Store,
 };
 use serde_json::{json, Value};
 
@@ -35,6 +42,7 @@ use crate::cli::{
     QuarantineShowArgs, StoreArgs,
 };
 use crate::config::{self, Settings};
+use crate::notifier::{Case, NotifySender};
 
 /// Some other failure: a bad config file, an I/O error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -117,7 +125,9 @@ fn store_code(e: &quarantd_store::Error) -> u8 {
 pub fn main(args: QuarantineArgs) -> anyhow::Result<()> {
     let relay = match &args.command {
         QuarantineCommand::Release(r) => r.relay.as_deref(),
-        QuarantineCommand::RequestRelease { relay, .. } => relay.as_deref(),
+        QuarantineCommand::RequestRelease { relay, .. }
+        | QuarantineCommand::Approve { relay, .. }
+        | QuarantineCommand::Delete { relay, .. } => relay.as_deref(),
         _ => None,
     };
     let settings = load_settings(&args.store, relay)?;
@@ -255,7 +265,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
             let by = changer(by, "release")?;
             release(release_args, settings, &workflow, &by).await
         }
-        QuarantineCommand::Approve { id } => {
+        QuarantineCommand::Approve { id, .. } => {
             let by = changer(by, "approve")?;
             let outcome = workflow.approve(id, &by).await?;
             println!(
@@ -265,6 +275,25 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
                 outcome.approvers.join(", "),
                 outcome.status
             );
+            let have = outcome.approvers.len() as u32;
+            if outcome.status != MessageStatus::Approved && have < outcome.needed {
+                let approvals = Approvals {
+                    have,
+                    needed: outcome.needed,
+                };
+                notify_step(
+                    settings,
+                    store,
+                    id,
+                    Event::ApprovalNeeded,
+                    Vec::new(),
+                    |c| {
+                        c.actor = Some(by.clone());
+                        c.approvals = Some(approvals);
+                    },
+                )
+                .await;
+            }
             Ok(())
         }
         QuarantineCommand::RequestRelease {
@@ -288,13 +317,38 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
                         ""
                     }
                 );
+                if outcome.new {
+                    notify_requested(settings, store, id, rcpt).await;
+                }
             }
             Ok(())
         }
-        QuarantineCommand::Delete { id } => {
+        QuarantineCommand::Delete { id, .. } => {
             let by = changer(by, "delete")?;
+            // What the notification needs is read before the content is gone.
+            let before = if settings.notify.enabled {
+                Some(
+                    stored_case(store, id, Event::Deleted, |r| {
+                        matches!(r, RecipientStatus::Held | RecipientStatus::Failed)
+                    })
+                    .await,
+                )
+            } else {
+                None
+            };
             workflow.delete(id, &by).await?;
             println!("deleted {id} (content removed; the record stays until retention)");
+            if let Some(case) = before {
+                send_case(
+                    settings,
+                    store,
+                    case.map(|mut c| {
+                        c.actor = Some(by.clone());
+                        c
+                    }),
+                )
+                .await;
+            }
             Ok(())
         }
         QuarantineCommand::Expire => {
@@ -424,12 +478,16 @@ async fn request_with_token(
                 outcome.status,
                 outcome.approvals_needed,
             );
+            if outcome.new {
+                notify_requested(settings, workflow.store(), id, rcpt).await;
+            }
             Ok(())
         }
         quarantd_notify::TokenAction::Release => {
             let relay = Arc::new(Relay::new(settings.relay.clone()));
             let report = workflow.release_as_recipient(&relay, id, rcpt).await?;
             print_release(&report);
+            notify_released(settings, workflow.store(), &report, rcpt).await;
             release_outcome(&report)
         }
     }
@@ -458,7 +516,125 @@ async fn release(
         workflow.release(&relay, &args.id, &args.rcpt, by).await?
     };
     print_release(&report);
+    notify_released(settings, workflow.store(), &report, by).await;
     release_outcome(&report)
+}
+
+// ---- notifications of workflow steps ---------------------------------------------------
+
+/// The notification case of stored message `id` for `event`, the recipient party meaning
+/// the recipients whose state `concerned` accepts. Read before or after the step, as the
+/// step needs (delete: before, the content goes).
+async fn stored_case(
+    store: &Store,
+    id: &str,
+    event: Event,
+    concerned: impl Fn(RecipientStatus) -> bool,
+) -> anyhow::Result<Case> {
+    let detail = store.get(id).await?;
+    let raw = if detail.has_content {
+        store.content_for_release(id).await.ok()
+    } else {
+        None
+    };
+    let rcpts = detail
+        .recipients
+        .iter()
+        .filter(|r| concerned(r.status))
+        .map(|r| r.address.clone())
+        .collect();
+    Ok(Case::from_stored(event, &detail, raw, rcpts))
+}
+
+/// Notifies `event` about `id` after a step (when `notify.enabled`): the recipient party
+/// is `concerned`; `edit` fills in the actor and approvals.
+async fn notify_step(
+    settings: &Settings,
+    store: &Store,
+    id: &str,
+    event: Event,
+    concerned: Vec<String>,
+    edit: impl FnOnce(&mut Case),
+) {
+    if !settings.notify.enabled {
+        return;
+    }
+    let case = stored_case(store, id, event, |_| false).await.map(|mut c| {
+        c.concerned = concerned;
+        edit(&mut c);
+        c
+    });
+    send_case(settings, store, case).await;
+}
+
+/// `release-requested` for `rcpt`'s request.
+async fn notify_requested(settings: &Settings, store: &Store, id: &str, rcpt: &str) {
+    let who = rcpt.to_string();
+    notify_step(
+        settings,
+        store,
+        id,
+        Event::ReleaseRequested,
+        vec![who.clone()],
+        |c| c.actor = Some(who),
+    )
+    .await;
+}
+
+/// `released` for the recipients this release delivered to (nothing when none).
+async fn notify_released(settings: &Settings, store: &Store, report: &ReleaseReport, by: &str) {
+    let delivered: Vec<String> = report
+        .recipients
+        .iter()
+        .filter(|(_, d)| matches!(d, Delivery::Delivered { .. }))
+        .map(|(r, _)| r.clone())
+        .collect();
+    if delivered.is_empty() {
+        return;
+    }
+    let by = by.to_string();
+    notify_step(
+        settings,
+        store,
+        &report.id,
+        Event::Released,
+        delivered,
+        |c| c.actor = Some(by),
+    )
+    .await;
+}
+
+/// Sends a case's notifications synchronously through the relay (`--relay` or the config's),
+/// with `notify.max_attempts` bounded retries, each audited (`notify-sent`/`notify-failed`)
+/// by the same code as the daemon's. A failure never fails the step that was done: it is
+/// printed as a warning on standard error.
+async fn send_case(settings: &Settings, store: &Store, case: anyhow::Result<Case>) {
+    let case = match case {
+        Ok(case) => case,
+        Err(err) => {
+            eprintln!("quarantd: warning: no notification sent: cannot read the message: {err:#}");
+            return;
+        }
+    };
+    let sender = NotifySender::new(
+        settings.notify.clone(),
+        settings.policy.clone().unwrap_or_default(),
+        settings.quarantine.rules.clone(),
+        Arc::new(Relay::new(settings.relay.clone())),
+        Some(store.clone()),
+    );
+    for o in sender.run(&case).await {
+        match &o.result {
+            Ok(_) => eprintln!("notified {} ({}) of {}", clean(&o.to), o.party, case.event),
+            Err(err) => eprintln!(
+                "quarantd: warning: notification of {} to {} ({}) not sent: {}",
+                case.event,
+                clean(&o.to),
+                o.party,
+                clean(err)
+            ),
+        }
+    }
 }
 
 fn print_release(report: &ReleaseReport) {

@@ -1,0 +1,579 @@
+//! Notifications and policy end to end, through `serve` and the quarantine CLI with a real
+//! SMTP sink: the `tag` action, a notification retried after a 4xx, outbound mail (the
+//! internal sender is told, the external recipient is not), list mail (its sender gets
+//! nothing), a rejected virus (a shell "scanner"), the workflow events sent by the CLI
+//! (`release-requested`, `approval-needed`, `released`, `deleted`) and a CLI notification
+//! that cannot be sent, and the split delivery's failure after the held group was committed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_addr, Daemon, Extra};
+use quarantd_testkit::{Client, Outcome, Received, Sink, SinkConfig};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A message with an executable attachment (a PE header is enough for the classifier).
+fn with_executable(marker: &str, extra_headers: &str) -> Vec<u8> {
+    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    pe.resize(0x3c, 0);
+    pe.extend_from_slice(&0x40u32.to_le_bytes());
+    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
+    pe.resize(96, 0);
+    let b64 = base64(&pe);
+    format!(
+        "From: Someone <s@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n{extra_headers}\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
+Content-Type: text/plain\r\n\r\nplease pay\r\n--x\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--x--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
+        for k in 0..4 {
+            out.push(if k <= chunk.len() {
+                A[(n >> (18 - 6 * k) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// `[policy]`: example.org and other.example are local, 10/8 is the local network;
+/// other.example's inbound executables are tagged.
+const POLICY: &str = "[policy]\nlocal_domains = [\"example.org\", \"other.example\"]\n\
+    local_networks = [\"10.0.0.0/8\"]\n\
+    [policy.domains.\"other.example\"]\nsubject_tag = \"[SUSPICIOUS]\"\n\
+    [policy.domains.\"other.example\".inbound]\nexecutable = \"tag\"\n";
+
+/// `[notify]` on, postmaster@example.org, 1 s first backoff.
+fn notify_section(key_file: &Path) -> String {
+    format!(
+        "[notify]\nenabled = true\npostmaster = \"postmaster@example.org\"\n\
+         token_key_file = \"{}\"\nfirst_backoff_secs = 1\nmax_attempts = 3\n",
+        key_file.display()
+    )
+}
+
+/// A key directory, a sink and a daemon relaying to it with `POLICY`, `[notify]` (when
+/// `notify`) and `more`.
+async fn setup(notify: bool, more: &str) -> (tempfile::TempDir, Sink, Daemon) {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("token.key");
+    std::fs::write(&key_file, KEY_HEX).unwrap();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let mut scan = POLICY.to_string();
+    if notify {
+        scan.push_str(&notify_section(&key_file));
+    }
+    scan.push_str(more);
+    let extra = Extra {
+        scan,
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    (keys, sink, daemon)
+}
+
+async fn client(daemon: &Daemon, xforward_addr: &str) -> Client {
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    client
+        .cmd(&format!("XFORWARD ADDR={xforward_addr} NAME=client.test"))
+        .await
+        .unwrap();
+    client
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_quarantd"))
+        .args(args)
+        .env("USER", "tester")
+        .output()
+        .expect("run quarantd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn held_id(text: &str) -> String {
+    text.split("held in quarantine as ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no quarantine id in {text:?}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Notifications (null envelope sender) among `msgs`.
+fn notes(msgs: &[Received]) -> Vec<&Received> {
+    msgs.iter().filter(|m| m.mail_from.is_empty()).collect()
+}
+
+fn notes_to(msgs: &[Received]) -> Vec<String> {
+    let mut to: Vec<String> = notes(msgs)
+        .iter()
+        .flat_map(|m| m.rcpts.iter().cloned())
+        .collect();
+    to.sort();
+    to
+}
+
+fn text(m: &Received) -> String {
+    String::from_utf8_lossy(&m.data).into_owned()
+}
+
+/// Waits until the audit log of `id` has `n` entries with all of `needles`; returns them.
+async fn audited(store: &str, id: &str, needles: &[&str], n: usize) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        let (code, out, err) = cli(&["audit", id, "--json", "--store", store]);
+        assert_eq!(code, 0, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        found = doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                let line = format!("{} {}", e["action"], e["detail"]);
+                needles.iter().all(|n| line.contains(n))
+            })
+            .cloned()
+            .collect();
+        if found.len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found.len(), n, "audit entries with {needles:?}: {found:?}");
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tagged_message_is_delivered_with_warning_and_subject_tag() {
+    let (_keys, sink, daemon) = setup(true, "").await;
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let raw = with_executable("t1", "");
+    let reply = client
+        .send_message("s@example.net", &["c@other.example"], &raw)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    assert!(reply.text().contains("delivered"), "{reply}");
+    let msgs = sink.wait_for_messages(1, WAIT).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].rcpts, ["c@other.example"]);
+    let body = text(&msgs[0]);
+    assert!(body.contains("X-Quarantd-Verdict: tag"), "{body}");
+    assert!(
+        body.contains("\r\nX-Quarantd-Warning: executable\r\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\r\nSubject: [SUSPICIOUS] invoice t1\r\n"),
+        "{body}"
+    );
+    assert!(!body.contains("\r\nSubject: invoice t1\r\n"), "{body}");
+    // Nobody is notified of a tagged message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1);
+    client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_deferred_once_is_retried_and_sent_once() {
+    let (_keys, sink, daemon) = setup(true, "").await;
+    // A held message goes nowhere downstream; only notifications reach DATA.
+    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let reply = client
+        .send_message(
+            "s@example.net",
+            &["b@example.org"],
+            &with_executable("r1", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let id = held_id(&reply.text());
+    // The first attempt is answered 451; then the sink accepts again.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let refused = sink
+            .transactions()
+            .iter()
+            .filter(|t| t.outcome == Outcome::DataRejected)
+            .count();
+        if refused > 0 {
+            assert_eq!(refused, 1);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no attempt seen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sink.update_config(|c| c.data_reply = None);
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = sink.messages();
+    assert_eq!(
+        notes_to(&msgs),
+        ["b@example.org", "postmaster@example.org"],
+        "each notification arrives once"
+    );
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let sent = audited(&store, &id, &["notify-sent", "to=b@example.org"], 1).await;
+    assert!(
+        sent[0]["detail"].as_str().unwrap().contains("attempt=2"),
+        "{sent:?}"
+    );
+    assert_eq!(sent[0]["actor"], "quarantd");
+    audited(
+        &store,
+        &id,
+        &["notify-sent", "to=postmaster@example.org"],
+        1,
+    )
+    .await;
+    audited(&store, &id, &["notify-failed"], 0).await;
+    client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_tells_the_internal_sender_not_the_external_recipient() {
+    let (_keys, sink, daemon) = setup(true, "").await;
+    let mut client = client(&daemon, "10.1.2.3").await;
+    let reply = client
+        .send_message(
+            "a@example.org",
+            &["x@remote.example"],
+            &with_executable("o1", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let id = held_id(&reply.text());
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = if msgs.len() < sink.messages().len() {
+        sink.messages()
+    } else {
+        msgs
+    };
+    assert_eq!(notes_to(&msgs), ["a@example.org", "postmaster@example.org"]);
+    assert!(msgs
+        .iter()
+        .all(|m| !m.rcpts.iter().any(|r| r == "x@remote.example")));
+    let to_sender = notes(&msgs)
+        .into_iter()
+        .find(|m| m.rcpts == ["a@example.org"])
+        .unwrap();
+    let body = text(to_sender);
+    assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["direction"], "outbound", "{out}");
+    audited(
+        &store,
+        &id,
+        &["notify-sent", "party=sender-internal", "to=a@example.org"],
+        1,
+    )
+    .await;
+    client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_mail_sender_is_never_told() {
+    let (_keys, sink, daemon) = setup(true, "").await;
+    // Internal mail would tell the sender too, but this sender is a list.
+    let mut client = client(&daemon, "10.1.2.3").await;
+    let reply = client
+        .send_message(
+            "list@example.org",
+            &["b@example.org"],
+            &with_executable("l1", "List-Id: <staff.example.org>\r\n"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let id = held_id(&reply.text());
+    sink.wait_for_messages(2, WAIT).await;
+    daemon
+        .wait_for_log("Notification not sent (loop or list rule).", WAIT)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = sink.messages();
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    assert!(msgs
+        .iter()
+        .all(|m| !m.rcpts.iter().any(|r| r == "list@example.org")));
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["direction"], "internal", "{out}");
+    client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_virus_is_notified() {
+    // A command-line "scanner": anything containing the marker is a virus.
+    let scanner = "[[scan.command]]\nname = \"marker\"\n\
+        command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
+        clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
+    let (_keys, sink, daemon) = setup(true, scanner).await;
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let raw = b"From: s@example.net\r\nTo: b@example.org\r\nSubject: v1\r\nMessage-ID: <v1@example.net>\r\n\r\nhello VIRUS-MARKER-7\r\n".to_vec();
+    let reply = client
+        .send_message("s@example.net", &["b@example.org"], &raw)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 554, "{reply}");
+    assert!(reply.text().contains("virus:Test-Marker"), "{reply}");
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = if msgs.len() < sink.messages().len() {
+        sink.messages()
+    } else {
+        msgs
+    };
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    assert!(msgs
+        .iter()
+        .all(|m| !m.rcpts.iter().any(|r| r == "s@example.net")));
+    let to_rcpt = notes(&msgs)
+        .into_iter()
+        .find(|m| m.rcpts == ["b@example.org"])
+        .unwrap();
+    let body = text(to_rcpt);
+    assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
+    assert!(body.contains("Test-Marker"), "{body}");
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = list["messages"][0]["id"].as_str().unwrap().to_string();
+    audited(&store, &id, &["notify-sent", "event=rejected"], 2).await;
+    client.cmd("QUIT").await.ok();
+}
+
+/// A CLI config: the daemon's store, `POLICY`, `[notify]`, relay `relay`.
+fn cli_config(dir: &Path, store: &str, relay: &str, max_attempts: u32) -> PathBuf {
+    let path = dir.join(format!("cli-{max_attempts}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[relay]\naddress = \"{relay}\"\n[quarantine]\nstore = \"{store}\"\n{POLICY}\
+             [notify]\nenabled = true\npostmaster = \"postmaster@example.org\"\n\
+             token_key_file = \"token.key\"\nfirst_backoff_secs = 1\nmax_attempts = {max_attempts}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_events_are_notified_by_the_cli() {
+    let (keys, sink, daemon) = setup(true, "").await;
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let mut ids = Vec::new();
+    for marker in ["w1", "w2"] {
+        let reply = client
+            .send_message(
+                "s@example.net",
+                &["b@example.org"],
+                &with_executable(marker, ""),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reply.code, 250, "{reply}");
+        ids.push(held_id(&reply.text()));
+    }
+    client.cmd("QUIT").await.ok();
+    // Two holds, each told to b and the postmaster.
+    sink.wait_for_messages(4, WAIT).await;
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    for id in &ids {
+        audited(&store, id, &["notify-sent", "event=quarantined"], 2).await;
+    }
+    sink.clear();
+    let config = cli_config(keys.path(), &store, &sink.addr().to_string(), 3);
+    let config = config.to_str().unwrap();
+    let id = ids[0].as_str();
+    let run = |args: &[&str]| {
+        let mut all = vec!["quarantine"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--config", config]);
+        cli(&all)
+    };
+    let check_notes = |msgs: &[Received], want: &[&str], subject: &str| {
+        assert_eq!(notes_to(msgs), want, "{msgs:?}");
+        for m in notes(msgs) {
+            let body = text(m);
+            assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
+            assert!(body.contains(subject), "{subject} missing: {body}");
+        }
+    };
+
+    // request-release: the recipient's acknowledgement and the postmaster.
+    let (code, out, err) = run(&["request-release", id, "--rcpt", "b@example.org"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("notified postmaster@example.org"), "{err}");
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    check_notes(
+        &msgs,
+        &["b@example.org", "postmaster@example.org"],
+        "elease requested",
+    );
+    audited(&store, id, &["notify-sent", "event=release-requested"], 2).await;
+    sink.clear();
+
+    // The first approval of two: the postmasters are asked for the second.
+    let (code, out, err) = run(&["approve", id, "--by", "alice"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let msgs = sink.wait_for_messages(1, WAIT).await;
+    check_notes(&msgs, &["postmaster@example.org"], "approval needed");
+    assert!(text(&msgs[0]).contains("1 of 2"), "{}", text(&msgs[0]));
+    audited(&store, id, &["notify-sent", "event=approval-needed"], 1).await;
+    sink.clear();
+    let (code, out, err) = run(&["approve", id, "--by", "bob"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("status approved"), "{out}");
+
+    // Released: the message itself, then the recipient is told.
+    let (code, out, err) = run(&["release", id, "--by", "alice"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    let released: Vec<_> = msgs.iter().filter(|m| !m.mail_from.is_empty()).collect();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].rcpts, ["b@example.org"]);
+    check_notes(&msgs, &["b@example.org"], "Message released");
+    assert!(text(notes(&msgs)[0]).contains("by alice"));
+    audited(
+        &store,
+        id,
+        &["notify-sent", "event=released", "party=recipient"],
+        1,
+    )
+    .await;
+    sink.clear();
+
+    // Deleted: the recipient is told.
+    let other = ids[1].as_str();
+    let (code, out, err) = run(&["delete", other, "--by", "alice"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let msgs = sink.wait_for_messages(1, WAIT).await;
+    check_notes(&msgs, &["b@example.org"], "Held message deleted");
+    assert!(text(&msgs[0]).contains("invoice w2"), "{}", text(&msgs[0]));
+    audited(&store, other, &["notify-sent", "event=deleted"], 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 1, "nothing else was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_notification_failure_never_fails_the_step() {
+    let (keys, sink, daemon) = setup(true, "").await;
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let reply = client
+        .send_message(
+            "s@example.net",
+            &["b@example.org"],
+            &with_executable("f1", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let id = held_id(&reply.text());
+    client.cmd("QUIT").await.ok();
+    sink.wait_for_messages(2, WAIT).await;
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    // Nothing listens on the relay address: both attempts fail.
+    let down = free_addr().to_string();
+    let config = cli_config(keys.path(), &store, &down, 2);
+    let (code, out, err) = cli(&[
+        "quarantine",
+        "delete",
+        &id,
+        "--by",
+        "alice",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("deleted {id}")), "{out}");
+    assert!(
+        err.contains("warning: notification of deleted to b@example.org"),
+        "{err}"
+    );
+    let failed = audited(&store, &id, &["notify-failed", "event=deleted"], 1).await;
+    assert!(
+        failed[0]["detail"].as_str().unwrap().contains("attempt=2"),
+        "{failed:?}"
+    );
+    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["status"], "deleted", "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_group_refused_after_the_hold_defers_the_message() {
+    let (_keys, sink, daemon) = setup(false, "").await;
+    // The delivering group's data is answered 4xx (the held group never reaches DATA).
+    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let reply = client
+        .send_message(
+            "s@example.net",
+            &["b@example.org", "c@other.example"],
+            &with_executable("x1", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 451, "{reply}");
+    assert!(
+        reply
+            .text()
+            .contains("Relay unavailable for some recipients"),
+        "{reply}"
+    );
+    // The delivering group was tried with just its recipient; nothing was accepted.
+    let tried: Vec<_> = sink
+        .transactions()
+        .into_iter()
+        .filter(|t| t.outcome == Outcome::DataRejected)
+        .collect();
+    assert_eq!(tried.len(), 1);
+    assert_eq!(tried[0].message.rcpts, ["c@other.example"]);
+    assert!(sink.messages().is_empty());
+    // The held group was committed before (Postfix's retry stores it again: the documented
+    // duplicate risk).
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let held = list["messages"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{out}");
+    daemon
+        .wait_for_log("Relay failed for one group of a split message", WAIT)
+        .await;
+    client.cmd("QUIT").await.ok();
+}
