@@ -5,11 +5,16 @@
 #   2. quarantd + clamd, verdict cache off           (label quarantd+clamd-fresh)
 #   3. quarantd + clamd, verdict cache on            (label quarantd+clamd-cached)
 #   4. clamdscan of the same attachment, COUNT copies: MULTISCAN of a directory (clamd reads
-#      the files itself, all its threads) and INSTREAM (--stream) with 8 clients in parallel
+#      the files itself, all its threads), INSTREAM (--stream) and FILDES (--fdpass, what
+#      quarantd uses over a unix socket) with 8 clients in parallel
 # clamd: a private instance on the shared bench DB ($SHARED/bench/clamav-db), DisableCache
 # yes (every message is identical), as in the amavis baseline.
-# Prints the harness table, clamd's own figures, and the per-message scan-stage cost
-# (quarantd's "Message scanned." log lines, microseconds) fresh vs cached.
+# Prints the harness table, clamd's own figures, the overhead over clamd alone twice —
+# throughput (msg/s through serve vs files/s of clamdscan: includes quarantd's SMTP path,
+# smtp-source and smtp-sink on the same cores) and scan CPU (clamd CPU per message plus the
+# CPU quarantd spends beyond its no-scanner run, vs clamd CPU per file alone) — the
+# cached-vs-fresh ratios, and the per-message scan-stage latency (quarantd's "Message
+# scanned." log lines, microseconds) fresh vs cached.
 # Env: RUNS [1] COUNT_b [600] and those of bench/lib.sh.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -98,10 +103,32 @@ c0=$(clamd_cpu); t0=$(date +%s.%N); clamdscan -c "$cfg" -m --no-summary "$att" >
 multi=$(python3 -c "print(f'{$COUNT/($t1-$t0):.1f} files/s, clamd CPU {($c1-$c0)/$COUNT*1000:.2f} ms/file')")
 c0=$(clamd_cpu); t0=$(date +%s.%N); find "$att" -type f | xargs -P 8 -n 25 clamdscan -c "$cfg" --stream --no-summary >/dev/null || true; t1=$(date +%s.%N); c1=$(clamd_cpu)
 stream=$(python3 -c "print(f'{$COUNT/($t1-$t0):.1f} files/s, clamd CPU {($c1-$c0)/$COUNT*1000:.2f} ms/file')")
+c0=$(clamd_cpu); t0=$(date +%s.%N); find "$att" -type f | xargs -P 8 -n 25 clamdscan -c "$cfg" --fdpass --no-summary >/dev/null || true; t1=$(date +%s.%N); c1=$(clamd_cpu)
+fdpass=$(python3 -c "print(f'{$COUNT/($t1-$t0):.1f} files/s, clamd CPU {($c1-$c0)/$COUNT*1000:.2f} ms/file')")
 stop_all; stop_clamd
 
 echo; python3 "$H/summarize.py" "$RESULTS_DIR"/quarantd-noscan.tsv "$RESULTS_DIR"/quarantd+clamd-fresh.tsv "$RESULTS_DIR"/quarantd+clamd-cached.tsv
 echo
-echo "clamd alone, $COUNT copies of the attachment: MULTISCAN $multi; INSTREAM x8 $stream"
+echo "clamd alone, $COUNT copies of the attachment: MULTISCAN $multi; INSTREAM x8 $stream; FILDES x8 $fdpass"
+# Median row (or the only run) of a TSV: msgs_per_s, quarantd CPU ms/msg, clamd CPU ms/msg.
+row() { awk -F'\t' '!/^#/ {r=$6" "$14/$4*1000" "$22/$4*1000; if ($3=="median") m=r} END {print (m!="" ? m : r)}' "$1"; }
+python3 - "$(row "$RESULTS_DIR/quarantd-noscan.tsv")" "$(row "$RESULTS_DIR/quarantd+clamd-fresh.tsv")" \
+  "$(row "$RESULTS_DIR/quarantd+clamd-cached.tsv")" "$multi" "$stream" "$fdpass" <<'PY'
+import sys
+noscan, fresh, cached = ([float(x) for x in a.split()] for a in sys.argv[1:4])
+scan_q = fresh[1] - noscan[1]       # quarantd CPU the scanning adds per message
+cached_q = cached[1] - noscan[1]
+print(f"per message: clamd CPU {fresh[2]:.2f} ms + quarantd scan-side CPU {scan_q:.2f} ms (fresh); "
+      f"{cached[2]:.2f} + {cached_q:.2f} ms (cached)")
+for name, text in zip(("MULTISCAN", "INSTREAM x8", "FILDES x8"), sys.argv[4:7]):
+    words = text.split()
+    alone, alone_cpu = float(words[0]), float(words[4])
+    print(f"vs clamd alone {name} ({alone:.0f} files/s, {alone_cpu:.2f} ms clamd CPU/file): "
+          f"throughput overhead {100 * (alone / fresh[0] - 1):+.0f} %, "
+          f"scan CPU overhead {100 * ((fresh[2] + scan_q) / alone_cpu - 1):+.0f} %")
+print(f"cached vs fresh: throughput {cached[0]:.0f} / {fresh[0]:.0f} msg/s = {cached[0] / fresh[0]:.2f}x; "
+      f"scan CPU {fresh[2] + scan_q:.2f} / {cached[2] + cached_q:.2f} ms = "
+      f"{(fresh[2] + scan_q) / max(cached[2] + cached_q, 1e-3):.1f}x")
+PY
 echo "scan stage per message, fresh:  $(scan_stage_us "$BENCH_RUN/quarantd+clamd-fresh.log")"
 echo "scan stage per message, cached: $(scan_stage_us "$BENCH_RUN/quarantd+clamd-cached.log")"

@@ -3,7 +3,8 @@
 //! * [`Scanner`] is the seam: one engine (or a combination of engines) that scans bytes and
 //!   says clean, infected (with names) or failed with a [`FailureKind`]. It is object-safe
 //!   (boxed futures) and runs on tokio.
-//! * [`clamd::Clamd`] speaks clamd's protocol (`zINSTREAM`, `zPING`, `zVERSION`, `zRELOAD`)
+//! * [`clamd::Clamd`] speaks clamd's protocol (`zIDSESSION`, `zFILDES`, `zINSTREAM`, `zPING`,
+//!   `zVERSION`, `zRELOAD`; one session per message, see [`Scanner::scan_batch`])
 //!   over TCP or a unix socket, with a connection limit and a timeout per scan; its replies
 //!   are parsed sans-IO by [`clamd::reply`].
 //! * [`command::CommandScanner`] runs another engine's command line on a private temp file
@@ -31,4 +32,4 @@ mod scanner;
 
 pub use error::{FailureKind, ScanError};
 pub use message::{MessageReport, MessageScanner, MessageScannerConfig, ScanStats};
-pub use scanner::{AllOf, BoxFuture, Detection, Failover, Outcome, Scanner};
+pub use scanner::{AllOf, Batch, BoxFuture, Detection, Failover, Outcome, Scanner, Select};

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use quarantd_core::{Finding, PartData, PartPath};
 use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheLimits, VerdictCache};
-use crate::error::ScanError;
+use crate::error::{FailureKind, ScanError};
 use crate::generation::GenerationWatch;
 use crate::plan::{plan, Item};
 use crate::scanner::{Outcome, Scanner};
@@ -122,25 +123,87 @@ impl MessageScanner {
         items: &[Item<'_>],
         report: &mut MessageReport,
     ) -> Result<(), ScanError> {
-        let version = self.scanner.signature_version().await?;
+        // Identical items of one message are scanned once: `unique` holds the first of each.
+        let shas: Vec<[u8; 32]> = items
+            .iter()
+            .map(|item| Sha256::digest(item.data).into())
+            .collect();
+        let mut first_of: HashMap<[u8; 32], usize> = HashMap::new();
+        let mut unique = Vec::new();
+        let slot: Vec<usize> = shas
+            .iter()
+            .enumerate()
+            .map(|(i, sha)| {
+                *first_of.entry(*sha).or_insert_with(|| {
+                    unique.push(i);
+                    unique.len() - 1
+                })
+            })
+            .collect();
         let generation = self.generation.current();
-        let epoch = version.map(|v| format!("{v}#own={}", generation.value));
-        let mut seen: HashMap<[u8; 32], Outcome> = HashMap::new();
-        for item in items {
-            let sha: [u8; 32] = Sha256::digest(item.data).into();
-            let outcome = match seen.get(&sha).cloned() {
-                Some(outcome) => outcome,
-                None => {
-                    let outcome = self
-                        .cached_or_scan(item, sha, epoch.as_deref(), generation.settled, report)
-                        .await?;
-                    seen.insert(sha, outcome.clone());
+        // Filled by `select` once the engine's version is known (in the scanner's session).
+        let hits: Mutex<(Option<String>, Vec<Option<Outcome>>)> =
+            Mutex::new((None, vec![None; unique.len()]));
+        let select = |version: Option<&str>| -> Vec<bool> {
+            let epoch = version.map(|v| format!("{v}#own={}", generation.value));
+            let mut hits = hits.lock().unwrap_or_else(|e| e.into_inner());
+            let wanted = unique
+                .iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    let cached = epoch.as_deref().and_then(|e| self.cache.get(e, &shas[i]));
+                    let wanted = cached.is_none();
+                    hits.1[k] = cached;
+                    wanted
+                })
+                .collect();
+            hits.0 = epoch;
+            wanted
+        };
+        let data: Vec<&[u8]> = unique.iter().map(|&i| items[i].data).collect();
+        let batch = self.scanner.scan_batch(&data, &select).await?;
+        let (epoch, mut cached) = hits.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut outcomes = Vec::with_capacity(unique.len());
+        for ((k, &i), scanned) in unique.iter().enumerate().zip(batch.outcomes) {
+            let item = &items[i];
+            let outcome = match (cached[k].take(), scanned) {
+                (Some(outcome), _) => {
+                    report.cache_hits += 1;
+                    tracing::debug!(target: "quarantd::scan", part = %item.path, "Verdict cache hit.");
                     outcome
                 }
+                (None, Some(result)) => {
+                    report.scanned += 1;
+                    let outcome = result.map_err(|err| in_part(err, &item.path))?;
+                    if let (Some(epoch), true) = (epoch.as_deref(), generation.settled) {
+                        self.cache.put(epoch, shas[i], outcome.clone());
+                    }
+                    outcome
+                }
+                (None, None) => {
+                    return Err(in_part(
+                        ScanError::new(
+                            self.scanner.name(),
+                            FailureKind::EngineError,
+                            "no verdict for this part",
+                        ),
+                        &item.path,
+                    ))
+                }
             };
+            outcomes.push(outcome);
+        }
+        if outcomes.len() != unique.len() {
+            return Err(ScanError::new(
+                self.scanner.name(),
+                FailureKind::EngineError,
+                "fewer verdicts than parts",
+            ));
+        }
+        for (item, &k) in items.iter().zip(&slot) {
             report
                 .findings
-                .extend(outcome.detections().iter().map(|d| Finding {
+                .extend(outcomes[k].detections().iter().map(|d| Finding {
                     kind: "virus".into(),
                     engine: d.engine.clone(),
                     name: d.name.clone(),
@@ -148,33 +211,6 @@ impl MessageScanner {
                 }));
         }
         Ok(())
-    }
-
-    async fn cached_or_scan(
-        &self,
-        item: &Item<'_>,
-        sha: [u8; 32],
-        epoch: Option<&str>,
-        settled: bool,
-        report: &mut MessageReport,
-    ) -> Result<Outcome, ScanError> {
-        if let Some(epoch) = epoch {
-            if let Some(outcome) = self.cache.get(epoch, &sha) {
-                report.cache_hits += 1;
-                tracing::debug!(target: "quarantd::scan", part = %item.path, "Verdict cache hit.");
-                return Ok(outcome);
-            }
-        }
-        report.scanned += 1;
-        let outcome = self
-            .scanner
-            .scan(item.data)
-            .await
-            .map_err(|err| in_part(err, &item.path))?;
-        if let (Some(epoch), true) = (epoch, settled) {
-            self.cache.put(epoch, sha, outcome.clone());
-        }
-        Ok(outcome)
     }
 
     fn count(&self, report: &MessageReport, failed: bool) {
@@ -199,7 +235,6 @@ fn in_part(mut err: ScanError, path: &PartPath) -> ScanError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::FailureKind;
     use crate::scanner::tests::{infected, Fixed};
     use crate::scanner::{BoxFuture, Detection};
     use quarantd_core::Part;

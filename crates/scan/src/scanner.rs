@@ -59,6 +59,52 @@ pub trait Scanner: Send + Sync {
     /// The version of the engine's signatures (clamd: its `VERSION` reply), which keys the
     /// verdict cache. `Ok(None)`: unknown, so verdicts of this scanner are never cached.
     fn signature_version(&self) -> BoxFuture<'_, Result<Option<String>, ScanError>>;
+
+    /// Scans the items of one message as one batch: asks the signature version, lets
+    /// `select` choose from it which items need a scan (the others are answered from the
+    /// verdict cache), and scans those. Outcome `i` belongs to `items[i]`; `None` for an
+    /// item not selected (or not reached after a failure, which the caller treats as a
+    /// failure). The default asks [`Scanner::signature_version`] and then
+    /// [`Scanner::scan`] one item after the other, stopping at the first failure; clamd
+    /// overrides it with one session for the whole batch.
+    fn scan_batch<'a>(
+        &'a self,
+        items: &'a [&'a [u8]],
+        select: &'a Select<'a>,
+    ) -> BoxFuture<'a, Result<Batch, ScanError>> {
+        Box::pin(async move {
+            let version = self.signature_version().await?;
+            let wanted = select(version.as_deref());
+            let mut outcomes: Vec<Option<Result<Outcome, ScanError>>> = Vec::new();
+            for (data, want) in items.iter().zip(wanted) {
+                if !want {
+                    outcomes.push(None);
+                    continue;
+                }
+                let outcome = self.scan(data).await;
+                let failed = outcome.is_err();
+                outcomes.push(Some(outcome));
+                if failed {
+                    break;
+                }
+            }
+            outcomes.resize_with(items.len(), || None);
+            Ok(Batch { version, outcomes })
+        })
+    }
+}
+
+/// Chooses, from the signature version (`None`: unknown), which items of a batch need a
+/// scan: one `bool` per item.
+pub type Select<'a> = dyn Fn(Option<&str>) -> Vec<bool> + Send + Sync + 'a;
+
+/// What [`Scanner::scan_batch`] gave.
+#[derive(Debug)]
+pub struct Batch {
+    /// The signature version the batch ran under.
+    pub version: Option<String>,
+    /// One entry per item: `None` when not scanned.
+    pub outcomes: Vec<Option<Result<Outcome, ScanError>>>,
 }
 
 impl<S: Scanner + ?Sized> Scanner for Box<S> {
@@ -72,6 +118,14 @@ impl<S: Scanner + ?Sized> Scanner for Box<S> {
 
     fn signature_version(&self) -> BoxFuture<'_, Result<Option<String>, ScanError>> {
         (**self).signature_version()
+    }
+
+    fn scan_batch<'a>(
+        &'a self,
+        items: &'a [&'a [u8]],
+        select: &'a Select<'a>,
+    ) -> BoxFuture<'a, Result<Batch, ScanError>> {
+        (**self).scan_batch(items, select)
     }
 }
 

@@ -80,9 +80,7 @@ fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
 }
 
 fn parse_record(record: &str) -> ScanReply {
-    let body = record
-        .strip_prefix("stream:")
-        .map_or(record, str::trim_start);
+    let body = strip_subject(record);
     if body == "OK" {
         return ScanReply::Clean;
     }
@@ -97,6 +95,22 @@ fn parse_record(record: &str) -> ScanReply {
         return ScanReply::SizeLimit(body.to_string());
     }
     ScanReply::Error(body.to_string())
+}
+
+/// `stream: REST` (`INSTREAM`) or `fd[N]: REST` (`FILDES`) → `REST`.
+fn strip_subject(record: &str) -> &str {
+    if let Some(rest) = record.strip_prefix("stream:") {
+        return rest.trim_start();
+    }
+    let fd = record
+        .strip_prefix("fd[")
+        .and_then(|rest| rest.split_once("]:"));
+    match fd {
+        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            rest.trim_start()
+        }
+        _ => record,
+    }
 }
 
 /// `Name(hash:size)` → `Name` (clamd's `ExtendedDetectionInfo`).
@@ -166,6 +180,15 @@ mod tests {
                 ScanReply::Error("COMMAND READ TIMED OUT".into()),
             ),
             (b"stream: OK\n", ScanReply::Clean),
+            (b"fd[11]: OK\0", ScanReply::Clean),
+            (
+                b"fd[9]: Eicar-Signature FOUND\0",
+                ScanReply::Found(vec!["Eicar-Signature".into()]),
+            ),
+            (
+                b"No file descriptor received. ERROR\0",
+                ScanReply::Error("No file descriptor received. ERROR".into()),
+            ),
             (
                 b"stream: X FOUND\0stream: Y ERROR\0",
                 ScanReply::Error("Y ERROR".into()),
