@@ -11,46 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{free_addr, Daemon, Extra};
+use common::{free_addr, with_executable, Daemon, Extra};
 use quarantd_testkit::{Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A message with an executable attachment (a PE header is enough for the classifier).
-fn with_executable(marker: &str, extra_headers: &str) -> Vec<u8> {
-    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
-    pe.resize(0x3c, 0);
-    pe.extend_from_slice(&0x40u32.to_le_bytes());
-    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
-    pe.resize(96, 0);
-    let b64 = base64(&pe);
-    format!(
-        "From: Someone <s@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n{extra_headers}\
-MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
-Content-Type: text/plain\r\n\r\nplease pay\r\n--x\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
-Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--x--\r\n"
-    )
-    .into_bytes()
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
-        for k in 0..4 {
-            out.push(if k <= chunk.len() {
-                A[(n >> (18 - 6 * k) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
 
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 

@@ -6,52 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{message, Daemon, Extra};
+use common::{message, with_executable, Daemon, Extra};
 use quarantd_store::testing::{run, TestDb};
 use quarantd_store::{Backend, ListFilter, MessageStatus};
 use quarantd_testkit::{Client, Proxy, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A message with an executable attachment (a PE header is enough for the classifier).
-fn with_executable(marker: &str) -> Vec<u8> {
-    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
-    pe.resize(0x3c, 0);
-    pe.extend_from_slice(&0x40u32.to_le_bytes());
-    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
-    pe.resize(512, 0);
-    let b64 = base64_lines(&pe);
-    format!(
-        "From: Mallory <m@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n\
-Date: Fri, 27 Nov 2026 01:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
-Content-Type: text/plain\r\n\r\nplease pay\r\n--x\r\nContent-Type: application/pdf; name=\"invoice.pdf\"\r\n\
-Content-Transfer-Encoding: base64\r\n\r\n{b64}--x--\r\n"
-    )
-    .into_bytes()
-}
-
-fn base64_lines(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in data.chunks(3).enumerate() {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
-        for k in 0..4 {
-            out.push(if k <= chunk.len() {
-                ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-        if i % 19 == 18 {
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("\r\n");
-    out
-}
 
 fn held_id(reply: &quarantd_testkit::Reply) -> String {
     let text = reply.text();
@@ -75,7 +35,7 @@ async fn held_message_is_committed_before_250(db: TestDb) {
         .cmd("XFORWARD ADDR=192.0.2.9 HELO=bad.example.net NAME=bad.example.net")
         .await
         .unwrap();
-    let raw = with_executable("q1");
+    let raw = with_executable("q1", "");
     let reply = client
         .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
         .await
@@ -145,7 +105,7 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
     let daemon = Daemon::start(sink.addr(), extra).await;
     let mut client = Client::connect(daemon.addr).await.unwrap();
     client.handshake("mx.example.org").await.unwrap();
-    let raw = with_executable("flow");
+    let raw = with_executable("flow", "");
     let reply = client
         .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
         .await
@@ -246,7 +206,7 @@ async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
             .send_message(
                 "m@example.net",
                 &rcpts,
-                &with_executable(&format!("race{i}")),
+                &with_executable(&format!("race{i}"), ""),
             )
             .await
             .unwrap();
@@ -344,7 +304,7 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                     .send_message(
                         "m@example.net",
                         &["b@example.org"],
-                        &with_executable(&format!("t{i}")),
+                        &with_executable(&format!("t{i}"), ""),
                     )
                     .await
                     .unwrap();
