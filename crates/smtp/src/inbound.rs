@@ -45,6 +45,10 @@ pub struct InboundLimits {
     pub max_sessions: usize,
     /// Protocol errors tolerated per session before it is closed.
     pub max_errors: usize,
+    /// How long a connection over `max_sessions` waits for a session to end before it gets
+    /// 421 (a client that just said QUIT may still hold its slot for a moment). At most
+    /// `max_sessions` connections wait at once; more get 421 at once.
+    pub session_wait: Duration,
 }
 
 impl Default for InboundLimits {
@@ -57,6 +61,7 @@ impl Default for InboundLimits {
             data_timeout: Duration::from_secs(300),
             max_sessions: 100,
             max_errors: 20,
+            session_wait: Duration::from_secs(2),
         }
     }
 }
@@ -154,6 +159,7 @@ pub struct Server<H> {
     shared: Arc<Shared<H>>,
     phase: watch::Sender<Phase>,
     sessions: Arc<Semaphore>,
+    waiters: Arc<Semaphore>,
 }
 
 impl<H: MessageHandler> Server<H> {
@@ -161,6 +167,7 @@ impl<H: MessageHandler> Server<H> {
     pub fn new(config: InboundConfig, relay: Arc<Relay>, handler: H) -> Self {
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
+        let waiters = Arc::new(Semaphore::new(config.limits.max_sessions));
         Server {
             shared: Arc::new(Shared {
                 config,
@@ -170,6 +177,7 @@ impl<H: MessageHandler> Server<H> {
             }),
             phase,
             sessions,
+            waiters,
         }
     }
 
@@ -202,26 +210,45 @@ impl<H: MessageHandler> Server<H> {
                 tokio::spawn(refuse(stream, Reply::new(554, "5.7.1 Access denied")));
                 continue;
             }
-            let permit = match permit {
-                Ok(permit) => permit,
-                Err(_) => match Arc::clone(&self.sessions).try_acquire_owned() {
-                    Ok(permit) => permit,
-                    Err(_) => {
-                        tracing::warn!(%peer, limit = self.shared.config.limits.max_sessions, "Refused a session over the limit.");
-                        tokio::spawn(refuse(
-                            stream,
-                            Reply::new(421, "4.7.0 Too many concurrent sessions, try again later"),
-                        ));
-                        continue;
-                    }
-                },
-            };
             let shared = Arc::clone(&self.shared);
-            tokio::spawn(async move {
-                let _permit = permit;
-                Session::new(shared, stream, peer).run().await;
-            });
+            match permit.or_else(|_| Arc::clone(&self.sessions).try_acquire_owned()) {
+                Ok(permit) => {
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        Session::new(shared, stream, peer).run().await;
+                    });
+                }
+                Err(_) => self.wait_for_slot(shared, stream, peer),
+            }
         }
+    }
+
+    /// A connection over the session limit waits up to `session_wait` for a slot, then is
+    /// served or told 421; when too many already wait, it is told 421 at once.
+    fn wait_for_slot(&self, shared: Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) {
+        let limit = shared.config.limits.max_sessions;
+        let busy = Reply::new(421, "4.7.0 Too many concurrent sessions, try again later");
+        let Ok(waiter) = Arc::clone(&self.waiters).try_acquire_owned() else {
+            tracing::warn!(%peer, limit, "Refused a session over the limit.");
+            tokio::spawn(refuse(stream, busy));
+            return;
+        };
+        let sessions = Arc::clone(&self.sessions);
+        tokio::spawn(async move {
+            let wait = shared.config.limits.session_wait;
+            let slot = timeout(wait, sessions.acquire_owned()).await;
+            drop(waiter);
+            match slot {
+                Ok(Ok(permit)) => {
+                    let _permit = permit;
+                    Session::new(shared, stream, peer).run().await;
+                }
+                _ => {
+                    tracing::warn!(%peer, limit, "Refused a session over the limit.");
+                    refuse(stream, busy).await;
+                }
+            }
+        });
     }
 
     async fn drain(&self) {
