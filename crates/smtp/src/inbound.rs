@@ -184,8 +184,10 @@ impl<H: MessageHandler> Server<H> {
     /// Accepts sessions until `shutdown` is triggered, then drains: sessions finish the
     /// message in hand until the drain deadline, after which the rest get 421.
     pub async fn run(self, listener: TcpListener, shutdown: ShutdownSignal) {
-        let local = listener.local_addr().ok();
-        tracing::info!(address = ?local, "Accepting SMTP sessions.");
+        match listener.local_addr() {
+            Ok(address) => tracing::info!(%address, "Accepting SMTP sessions."),
+            Err(err) => tracing::info!(error = %err, "Accepting SMTP sessions."),
+        }
         tokio::select! {
             () = self.accept_loop(&listener) => {}
             () = shutdown.triggered() => {}
