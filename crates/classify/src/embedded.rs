@@ -6,6 +6,7 @@
 use crate::limits::{MAX_OLE_STREAM, TEXT_SCAN_BYTES};
 use crate::native::u16_le;
 use crate::Detection;
+use quarantd_mime::lenient_base64;
 
 const OLE_MAGIC: &[u8] = &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
 const ACTIVE_MIME: &[u8] = b"ActiveMime";
@@ -30,9 +31,9 @@ pub(crate) fn xml_binaries(xml: &[u8], found: &mut Detection) {
             let Some(text) = element_text(&xml[at..]) else {
                 continue;
             };
-            let head = base64(&text[..text.len().min(64)]);
+            let head = lenient_base64(&text[..text.len().min(64)]);
             if head.starts_with(OLE_MAGIC) || head.starts_with(ACTIVE_MIME) {
-                let data = base64(text);
+                let data = lenient_base64(text);
                 analyse_binary(&data, found);
             }
         }
@@ -72,41 +73,16 @@ fn element_text(from: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end.min(TEXT_SCAN_BYTES)])
 }
 
-/// Lenient base64: whitespace and other characters are skipped, decoding stops at `=`.
-fn base64(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for &c in text {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn base64_decodes_leniently() {
-        assert_eq!(base64(b"aGVsbG8="), b"hello");
-        assert_eq!(base64(b"aGVs\r\n bG8"), b"hello");
-        assert_eq!(base64(b""), b"");
-        assert_eq!(base64(b"!!!!"), b"");
+        assert_eq!(lenient_base64(b"aGVsbG8="), b"hello");
+        assert_eq!(lenient_base64(b"aGVs\r\n bG8"), b"hello");
+        assert_eq!(lenient_base64(b""), b"");
+        assert_eq!(lenient_base64(b"!!!!"), b"");
     }
 
     #[test]

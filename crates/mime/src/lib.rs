@@ -28,6 +28,7 @@ use quarantd_core::{Decomposed, PartPath};
 use sha2::{Digest, Sha256};
 
 pub use limits::Limits;
+pub use mime::lenient_base64;
 
 /// Decomposes a message into its parts, parents before children. The first part is always
 /// the message itself (path empty, no content: the raw bytes are the caller's). A message

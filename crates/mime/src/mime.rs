@@ -167,8 +167,9 @@ fn lenient_decoded(message: &Message<'_>, mime: &MessagePart<'_>) -> Option<Vec<
     }
 }
 
-/// Base64 that skips every byte outside the alphabet and stops at padding.
-pub(crate) fn lenient_base64(body: &[u8]) -> Vec<u8> {
+/// Base64 the way mail clients decode it: every byte outside the alphabet (line breaks,
+/// stray characters) is skipped, decoding stops at padding, a partial group is dropped.
+pub fn lenient_base64(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut bits = 0;
