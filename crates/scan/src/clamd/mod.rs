@@ -468,21 +468,7 @@ async fn send_stream(
 /// Reads until clamd closes the connection or [`MAX_REPLY`] bytes (one more is read so the
 /// parser can tell an oversized reply).
 async fn read_reply(conn: &mut Box<dyn Io>) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    while out.len() <= MAX_REPLY {
-        let n = match conn.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if !out.is_empty() => {
-                tracing::debug!(error = %err, "clamd connection reset after its reply");
-                break;
-            }
-            Err(err) => return Err(err),
-        };
-        out.extend_from_slice(&buf[..n]);
-    }
-    Ok(out)
+    read_to_end(&mut **conn, &mut Vec::new(), MAX_REPLY).await
 }
 
 /// A connection of either kind, for sessions (file descriptors go over unix sockets only).
