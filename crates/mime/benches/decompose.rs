@@ -105,6 +105,40 @@ fn big_message() {
     );
 }
 
+/// The 100 KB message of the shared SMTP harness (workload b: text + base64 PDF): the cost
+/// per message that `serve` pays before any scanner, split into mail-parser's parse and the
+/// rest of the decomposition.
+fn bench_message() {
+    let path = corpus().join("../bench/messages/b-pdf-100k.eml");
+    let Ok(raw) = std::fs::read(&path) else {
+        println!("{} not found: bench message figure skipped", path.display());
+        return;
+    };
+    let limits = Limits::default();
+    let rounds = 2000;
+    let time = |f: &dyn Fn() -> usize| {
+        let start = Instant::now();
+        let mut n = 0;
+        for _ in 0..rounds {
+            n += f();
+        }
+        (start.elapsed() / rounds, n)
+    };
+    let (parse, _) = time(&|| {
+        mail_parser::MessageParser::default()
+            .parse(&raw)
+            .map_or(0, |m| m.parts.len())
+    });
+    let (whole, parts) = time(&|| decompose(&raw, &limits).parts.len());
+    println!(
+        "bench message b ({:.0} KB, {} parts): decompose {:.0} us per message (mail-parser parse {:.0} us)",
+        raw.len() as f64 / 1e3,
+        parts / rounds as usize,
+        whole.as_secs_f64() * 1e6,
+        parse.as_secs_f64() * 1e6
+    );
+}
+
 fn corpus_messages() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for folder in ["messages", "generated"] {
@@ -153,7 +187,12 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var_os("BENCH_MESSAGE_ONLY").is_some() {
+        bench_message();
+        return;
+    }
     big_message();
+    bench_message();
     let messages = corpus_messages();
     if messages.is_empty() {
         println!(

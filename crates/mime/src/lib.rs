@@ -31,8 +31,10 @@ pub use limits::Limits;
 pub use mime::lenient_base64;
 
 /// Decomposes a message into its parts, parents before children. The first part is always
-/// the message itself (path empty, no content: the raw bytes are the caller's). A message
-/// `mail-parser` cannot read at all is labelled `unscannable`.
+/// the message itself (path empty, no content and no `sha256`: the raw bytes are the
+/// caller's, and so is hashing them — most messages pass and never need that hash; the
+/// quarantine computes it when it stores one). A message `mail-parser` cannot read at all is
+/// labelled `unscannable`.
 pub fn decompose(raw: &[u8], limits: &Limits) -> Decomposed {
     let mut walker = walk::Walker::new(limits);
     let mut root = walk::new_part(
@@ -42,7 +44,7 @@ pub fn decompose(raw: &[u8], limits: &Limits) -> Decomposed {
         Vec::new(),
     );
     root.part.size = raw.len() as u64;
-    root.part.sha256 = sha256_hex(raw);
+    root.part.sha256 = String::new();
     walker.parts.push(root);
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
     match parsed {
@@ -88,7 +90,7 @@ pub fn render(decomposed: &Decomposed) -> String {
             p.declared_type.as_deref().unwrap_or("-"),
             p.filename.as_deref().unwrap_or(""),
             p.size,
-            &p.sha256[..12],
+            p.sha256.get(..12).unwrap_or("-"),
             indent = depth * 2
         );
         if !p.labels.is_empty() {

@@ -38,7 +38,7 @@ pub(crate) fn decode_all(text: &[u8]) -> Vec<UuFile> {
 }
 
 fn memchr_begin(text: &[u8]) -> Option<usize> {
-    text.windows(6).position(|w| w == b"begin ")
+    memchr::memmem::find(text, b"begin ")
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {

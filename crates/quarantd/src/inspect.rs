@@ -35,10 +35,17 @@ pub fn main(args: InspectArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let envelope = local_envelope();
-    let (scanned, verdict) = match runtime.block_on(pipeline.analyse(&envelope, Arc::new(raw))) {
+    let raw = Arc::new(raw);
+    let (mut scanned, verdict) = match runtime.block_on(pipeline.analyse(&envelope, raw.clone())) {
         Ok(result) => result,
         Err(err) => (Scanned::default(), tempfail(&err.to_string())),
     };
+    // Decomposition leaves the message's own hash to whoever shows or stores it.
+    if let Some(root) = scanned.classified.parts.first_mut() {
+        if root.part.sha256.is_empty() {
+            root.part.sha256 = quarantd_mime::sha256_hex(&raw);
+        }
+    }
     let out = if args.json {
         render_json(&scanned, &verdict)
     } else {

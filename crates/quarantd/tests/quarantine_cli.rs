@@ -386,6 +386,9 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
     assert_eq!(doc["client_addr"], "192.0.2.7");
     assert_eq!(doc["has_content"], true);
     assert_eq!(doc["sha256"], quarantd_mime::sha256_hex(&m.raw));
+    // The root part (the message itself) carries the message's hash, filled by the store.
+    assert_eq!(doc["parts"][0]["path"], "");
+    assert_eq!(doc["parts"][0]["sha256"], doc["sha256"]);
     assert!(doc["parts"]
         .as_array()
         .unwrap()

@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use quarantd_core::{Finding, PartData, PartPath};
-use sha2::{Digest, Sha256};
 
 use crate::cache::{CacheLimits, VerdictCache};
 use crate::error::{FailureKind, ScanError};
@@ -124,10 +123,7 @@ impl MessageScanner {
         report: &mut MessageReport,
     ) -> Result<(), ScanError> {
         // Identical items of one message are scanned once: `unique` holds the first of each.
-        let shas: Vec<[u8; 32]> = items
-            .iter()
-            .map(|item| Sha256::digest(item.data).into())
-            .collect();
+        let shas: Vec<[u8; 32]> = items.iter().map(|item| item.sha256).collect();
         let mut first_of: HashMap<[u8; 32], usize> = HashMap::new();
         let mut unique = Vec::new();
         let slot: Vec<usize> = shas

@@ -15,6 +15,7 @@
 //!   it at all.
 
 use quarantd_core::{Label, PartData, PartPath};
+use sha2::Digest;
 use std::collections::HashMap;
 
 /// One piece of content to scan and where it sits.
@@ -24,6 +25,25 @@ pub struct Item<'a> {
     pub path: PartPath,
     /// The bytes.
     pub data: &'a [u8],
+    /// Their SHA-256: the part's own (decomposition hashed its content), computed here only
+    /// when the part has none (the raw message, hand-made parts).
+    pub sha256: [u8; 32],
+}
+
+/// The SHA-256 of `data`, taken from `known` (lower-case hex, as decomposition writes it)
+/// when that is a hash at all.
+fn sha256_of(data: &[u8], known: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let parsed = known.len() == 64
+        && out.iter_mut().enumerate().all(|(i, byte)| {
+            let pair = known.get(2 * i..2 * i + 2).unwrap_or("-");
+            u8::from_str_radix(pair, 16).map(|b| *byte = b).is_ok()
+        });
+    if parsed {
+        out
+    } else {
+        sha2::Sha256::digest(data).into()
+    }
 }
 
 /// The items to scan for a message with `parts` (tree order, as decomposition gives them).
@@ -43,6 +63,7 @@ pub fn plan<'a>(raw: &'a [u8], parts: &'a [PartData], send_raw: bool) -> Vec<Ite
         items.push(Item {
             path: PartPath::root(),
             data: raw,
+            sha256: sha256_of(raw, ""),
         });
     }
     for part in parts.iter().filter(|p| !p.content.is_empty()) {
@@ -54,6 +75,7 @@ pub fn plan<'a>(raw: &'a [u8], parts: &'a [PartData], send_raw: bool) -> Vec<Ite
         items.push(Item {
             path: part.part.path.clone(),
             data: &part.content,
+            sha256: sha256_of(&part.content, &part.part.sha256),
         });
     }
     items
@@ -109,6 +131,26 @@ mod tests {
 
     fn paths(items: &[Item<'_>]) -> Vec<String> {
         items.iter().map(|i| i.path.0.clone()).collect()
+    }
+
+    #[test]
+    fn items_carry_the_sha256_of_their_bytes() {
+        let digest = |d: &[u8]| -> [u8; 32] { sha2::Sha256::digest(d).into() };
+        // A part hashed by decomposition keeps that hash; one without is hashed here.
+        let mut hashed = part("1", b"attachment");
+        hashed.part.sha256 = digest(b"attachment")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let parts = [part("", b""), hashed, part("2", b"other")];
+        let items = plan(b"raw", &parts, true);
+        let shas: Vec<[u8; 32]> = items.iter().map(|i| i.sha256).collect();
+        assert_eq!(
+            shas,
+            [digest(b"raw"), digest(b"attachment"), digest(b"other")]
+        );
+        assert_eq!(sha256_of(b"x", "zz"), digest(b"x"));
+        assert_eq!(sha256_of(b"x", &"g".repeat(64)), digest(b"x"));
     }
 
     #[test]

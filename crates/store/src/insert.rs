@@ -151,7 +151,10 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
     let env = msg.envelope;
     let id = env.id.as_str();
     let received_at = system_time_ms(env.received_at);
-    b.messages.rows.push(message_row(msg, received_at, now));
+    let raw_sha256 = quarantd_mime::sha256_hex(msg.raw);
+    b.messages
+        .rows
+        .push(message_row(msg, &raw_sha256, received_at, now));
     for (seq, chunk) in blob::chunks(blob::compress(msg.raw))
         .into_iter()
         .enumerate()
@@ -196,7 +199,13 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
             part.declared_type.as_deref().map(|s| cut(s, 255)).into(),
             part.detected_type.as_deref().map(|s| cut(s, 255)).into(),
             i64::try_from(part.size).unwrap_or(i64::MAX).into(),
-            part.sha256.as_str().into(),
+            // Decomposition leaves hashing the message itself (the root) to us.
+            if part.sha256.is_empty() && part.path.0.is_empty() {
+                raw_sha256.as_str()
+            } else {
+                part.sha256.as_str()
+            }
+            .into(),
             cut(&labels.join(","), 1000).into(),
             part.unscannable_reason
                 .as_deref()
@@ -230,7 +239,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
     ]);
 }
 
-fn message_row(msg: &NewMessage<'_>, received_at: i64, now: i64) -> Vec<Val> {
+fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i64) -> Vec<Val> {
     let env = msg.envelope;
     let hdr = headers::parse(msg.raw);
     let xforward: Vec<String> = env
@@ -275,7 +284,7 @@ fn message_row(msg: &NewMessage<'_>, received_at: i64, now: i64) -> Vec<Val> {
         opt(hdr.message_id, 1000),
         opt(hdr.date, 100),
         (msg.raw.len() as i64).into(),
-        quarantd_mime::sha256_hex(msg.raw).into(),
+        raw_sha256.into(),
         msg.verdict.action.as_str().into(),
         cut(&msg.verdict.reasons.join("\n"), 2000).into(),
         blob::ENCODING_DEFLATE.into(),

@@ -42,11 +42,11 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+    memchr::memmem::rfind(hay, needle)
 }
 
 /// The object number, dictionary and raw stream bytes of the object around `at`.

@@ -34,7 +34,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// Decodes the hex digits of the group that `\objdata` opens, up to its closing brace;
