@@ -69,6 +69,7 @@ pub struct RawClamd {
     pub timeout_secs: u64,
     pub chunk_size: u64,
     pub max_stream_size: u64,
+    pub ping_interval_secs: u64,
 }
 
 impl Default for RawClamd {
@@ -80,6 +81,7 @@ impl Default for RawClamd {
             timeout_secs: 120,
             chunk_size: 65536,
             max_stream_size: 25 * 1024 * 1024,
+            ping_interval_secs: 30,
         }
     }
 }
@@ -126,6 +128,8 @@ fn default_version_ttl() -> u64 {
 pub struct ScanSettings {
     /// clamd, when `scan.clamd.address` is set.
     pub clamd: Option<ClamdConfig>,
+    /// How often the daemon PINGs clamd between messages (`None`: only at start).
+    pub clamd_ping_interval: Option<Duration>,
     /// The command-line scanners.
     pub commands: Vec<CommandConfig>,
     /// The engines asked for every item (empty: every engine that is not a backup).
@@ -167,6 +171,8 @@ impl RawScan {
         };
         ScanSettings {
             clamd,
+            clamd_ping_interval: (self.clamd.ping_interval_secs > 0)
+                .then(|| Duration::from_secs(self.clamd.ping_interval_secs)),
             commands,
             scanners: self.scanners.clone(),
             backups: self.backups.clone(),

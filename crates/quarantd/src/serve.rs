@@ -98,22 +98,49 @@ pub async fn stages_for(settings: &Settings) -> Stages {
     };
     tracing::info!(engine = scanner.engine(), "Virus scanning enabled.");
     if let Some(clamd) = &settings.scan.clamd {
-        check_clamd(clamd.clone()).await;
+        let client = quarantd_scan::clamd::Clamd::new(clamd.clone());
+        let up = check_clamd(&client).await;
+        if let Some(every) = settings.scan.clamd_ping_interval {
+            tokio::spawn(watch_clamd(client, up, every));
+        }
     }
     stages.with_scanner(Box::new(stage))
 }
 
 /// Logs whether clamd answers PING and its VERSION; a clamd that is down is not fatal
-/// (messages get 4xx until it answers).
-async fn check_clamd(config: quarantd_scan::clamd::ClamdConfig) {
-    let clamd = quarantd_scan::clamd::Clamd::new(config);
+/// (messages get 4xx until it answers). True when it answered.
+async fn check_clamd(clamd: &quarantd_scan::clamd::Clamd) -> bool {
     match clamd.ping().await {
         Ok(()) => {
             let version = clamd.version().await.unwrap_or_default();
             tracing::info!(clamd = %clamd.config().addr, version = %version, "clamd answers PING.");
+            true
         }
         Err(err) => {
             tracing::warn!(clamd = %clamd.config().addr, error = %err, "clamd does not answer PING; messages are deferred until it does.");
+            false
+        }
+    }
+}
+
+/// PINGs clamd every `every` for the daemon's life and logs each change: down (warning)
+/// and back (with its VERSION). Scans do not depend on it.
+async fn watch_clamd(clamd: quarantd_scan::clamd::Clamd, mut up: bool, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match clamd.ping().await {
+            Ok(()) if !up => {
+                up = true;
+                let version = clamd.version().await.unwrap_or_default();
+                tracing::info!(clamd = %clamd.config().addr, version = %version, "clamd answers PING again.");
+            }
+            Err(err) if up => {
+                up = false;
+                tracing::warn!(clamd = %clamd.config().addr, error = %err, "clamd stopped answering PING; messages are deferred until it answers.");
+            }
+            _ => {}
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Virus scanning end to end on a real clamd (Debian's clamav-daemon, a private instance
 //! with a signature directory this test writes): detections in every wrapping are rejected
 //! with 554, the clean corpus gets no finding, clamd down or silent gives 4xx, own signatures
-//! take effect without a restart, and a repeated attachment is answered from the cache.
+//! take effect without a restart, a repeated attachment is answered from the cache, and the
+//! daemon logs when clamd stops or starts answering its PINGs.
 
 mod common;
 
@@ -13,7 +14,7 @@ use common::{Daemon, Extra};
 use quarantd_scan::clamd::{Clamd as ClamdClient, ClamdConfig};
 use quarantd_scan::generation::GenerationWatch;
 use quarantd_scan::{MessageScanner, MessageScannerConfig};
-use quarantd_testkit::{Clamd, Client, Sink, SinkConfig};
+use quarantd_testkit::{Clamd, Client, Proxy, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TESTFILES: &str = "/usr/share/clamav-testfiles";
@@ -381,6 +382,48 @@ async fn clamd_stopped_gives_4xx_and_nothing_passes() {
         sink.messages().len(),
         1,
         "only the message scanned while clamd was up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_pings_clamd_and_logs_when_it_goes_and_comes_back() {
+    let setup = Setup::start();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    // clamd over TCP behind a proxy that the test cuts and restores.
+    let proxy = Proxy::start(setup.clamd.tcp_addr()).await.unwrap();
+    let scan = format!(
+        "{}ping_interval_secs = 1\n",
+        setup.scan_section(&proxy.addr().to_string())
+    );
+    let daemon = Daemon::start(
+        sink.addr(),
+        Extra {
+            scan,
+            ..Extra::default()
+        },
+    )
+    .await;
+    daemon
+        .wait_for_log("clamd answers PING.", Duration::from_secs(30))
+        .await;
+    proxy.cut();
+    let down = daemon
+        .wait_for_log("clamd stopped answering PING", Duration::from_secs(30))
+        .await;
+    assert!(down.contains("WARN"), "{down}");
+    let reply = send(&daemon, &with_attachment("cut", "a.txt", b"hello")).await;
+    assert_eq!(reply.code, 451, "{reply}");
+    proxy.restore();
+    let back = daemon
+        .wait_for_log("clamd answers PING again.", Duration::from_secs(30))
+        .await;
+    assert!(back.contains("ClamAV"), "the version is logged: {back}");
+    let reply = send(&daemon, &with_attachment("back", "a.txt", b"hello")).await;
+    assert_eq!(reply.code, 250, "{reply}");
+    assert_eq!(
+        sink.messages().len(),
+        1,
+        "only the message scanned after the return"
     );
 }
 
