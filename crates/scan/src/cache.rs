@@ -2,8 +2,11 @@
 //! valid for one *epoch* (the engines' signature versions plus the generation of quarantd's
 //! own signatures). A new epoch empties the cache, so no verdict outlives a signature change.
 //!
-//! Bounded in entries and in bytes; when full, the oldest entries go first (FIFO: a hit does
-//! not refresh an entry, which keeps lookups O(1) and the bound exact).
+//! Bounded in entries and in bytes; when full, entries go in the order they came, except that
+//! one used since it was last looked at gets a second chance (the CLOCK approximation of
+//! least-recently-used): the attachment of a newsletter still arriving stays while one-off
+//! attachments make room. Lookups and inserts stay O(1) (eviction amortized) and the bound
+//! exact.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -37,10 +40,16 @@ pub struct VerdictCache {
     inner: Mutex<Inner>,
 }
 
+struct Entry {
+    outcome: Outcome,
+    /// Looked up since eviction last passed it.
+    used: bool,
+}
+
 #[derive(Default)]
 struct Inner {
     epoch: String,
-    map: HashMap<[u8; 32], Outcome>,
+    map: HashMap<[u8; 32], Entry>,
     order: VecDeque<[u8; 32]>,
     bytes: usize,
 }
@@ -62,7 +71,9 @@ impl VerdictCache {
     pub fn get(&self, epoch: &str, sha256: &[u8; 32]) -> Option<Outcome> {
         let mut inner = self.lock();
         inner.enter(epoch);
-        inner.map.get(sha256).cloned()
+        let entry = inner.map.get_mut(sha256)?;
+        entry.used = true;
+        Some(entry.outcome.clone())
     }
 
     /// Remembers a verdict on `sha256` in `epoch`, evicting the oldest entries if needed.
@@ -79,13 +90,19 @@ impl VerdictCache {
         while inner.map.len() >= self.limits.max_entries
             || inner.bytes + cost > self.limits.max_bytes
         {
-            if !inner.evict_oldest() {
+            if !inner.evict_one() {
                 break;
             }
         }
         inner.bytes += cost;
         inner.order.push_back(sha256);
-        inner.map.insert(sha256, outcome);
+        inner.map.insert(
+            sha256,
+            Entry {
+                outcome,
+                used: false,
+            },
+        );
     }
 
     /// Entries and bytes in use.
@@ -106,14 +123,25 @@ impl Inner {
         }
     }
 
-    fn evict_oldest(&mut self) -> bool {
-        let Some(key) = self.order.pop_front() else {
-            return false;
-        };
-        if let Some(outcome) = self.map.remove(&key) {
-            self.bytes -= cost(&outcome);
+    /// Removes the oldest entry not used since eviction last passed it; used ones go to the
+    /// back with their mark cleared (each at most once per pass, so this ends).
+    fn evict_one(&mut self) -> bool {
+        while let Some(key) = self.order.pop_front() {
+            match self.map.get_mut(&key) {
+                Some(entry) if entry.used => {
+                    entry.used = false;
+                    self.order.push_back(key);
+                }
+                Some(_) => {
+                    if let Some(entry) = self.map.remove(&key) {
+                        self.bytes -= cost(&entry.outcome);
+                    }
+                    return true;
+                }
+                None => {}
+            }
         }
-        true
+        false
     }
 }
 
@@ -170,6 +198,29 @@ mod tests {
         let (entries, bytes) = cache.usage();
         assert_eq!(entries, 3);
         assert!(bytes <= 3 * ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn an_entry_in_use_stays_while_one_off_entries_make_room() {
+        let cache = VerdictCache::new(CacheLimits {
+            max_entries: 3,
+            max_bytes: usize::MAX,
+        });
+        // The newsletter attachment (0) came first and keeps being looked up.
+        cache.put("e", key(0), Outcome::Clean);
+        for n in 1..50 {
+            assert_eq!(cache.get("e", &key(0)), Some(Outcome::Clean), "round {n}");
+            cache.put("e", key(n), Outcome::Clean);
+        }
+        assert_eq!(cache.usage().0, 3);
+        assert_eq!(cache.get("e", &key(49)), Some(Outcome::Clean));
+        assert_eq!(cache.get("e", &key(1)), None, "one-off entries went");
+        // Once it is no longer used, it goes like any other.
+        for n in 50..60 {
+            cache.put("e", key(n), Outcome::Clean);
+        }
+        assert_eq!(cache.get("e", &key(0)), None);
+        assert_eq!(cache.usage().0, 3);
     }
 
     #[test]
