@@ -84,16 +84,24 @@ impl Setup {
     }
 
     async fn daemon(&self, sink: &Sink) -> Daemon {
-        let scan = self.scan_section(&self.clamd.socket().display().to_string());
-        Daemon::start(
-            sink.addr(),
-            Extra {
-                scan,
-                ..Extra::default()
-            },
+        daemon_with_scan(
+            sink,
+            self.scan_section(&self.clamd.socket().display().to_string()),
         )
         .await
     }
+}
+
+/// A daemon relaying to `sink` with `scan` as its scan sections.
+async fn daemon_with_scan(sink: &Sink, scan: String) -> Daemon {
+    Daemon::start(
+        sink.addr(),
+        Extra {
+            scan,
+            ..Extra::default()
+        },
+    )
+    .await
 }
 
 fn base64(data: &[u8]) -> String {
@@ -395,14 +403,7 @@ async fn the_daemon_pings_clamd_and_logs_when_it_goes_and_comes_back() {
         "{}ping_interval_secs = 1\n",
         setup.scan_section(&proxy.addr().to_string())
     );
-    let daemon = Daemon::start(
-        sink.addr(),
-        Extra {
-            scan,
-            ..Extra::default()
-        },
-    )
-    .await;
+    let daemon = daemon_with_scan(&sink, scan).await;
     daemon
         .wait_for_log("clamd answers PING.", Duration::from_secs(30))
         .await;
@@ -436,14 +437,7 @@ async fn a_silent_clamd_times_out_with_4xx() {
     let scan = setup
         .scan_section(&addr.to_string())
         .replace("timeout_secs = 30", "timeout_secs = 1");
-    let daemon = Daemon::start(
-        sink.addr(),
-        Extra {
-            scan,
-            ..Extra::default()
-        },
-    )
-    .await;
+    let daemon = daemon_with_scan(&sink, scan).await;
     let started = std::time::Instant::now();
     let reply = send(&daemon, &with_attachment("t", "a.txt", b"hello")).await;
     assert_eq!(reply.code, 451, "{reply}");
