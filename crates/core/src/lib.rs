@@ -8,6 +8,7 @@
 //! This crate does no I/O and depends on no runtime, database or protocol crate.
 
 pub mod envelope;
+pub mod headers;
 pub mod id;
 pub mod part;
 pub mod stage;

@@ -417,7 +417,7 @@ impl Pipeline {
     }
 
     /// Sends the message down `txn` with quarantd's headers (and, for `tag`, the warning
-    /// header and the subject tag). `Ok` with the relay's positive reply, else the reply for
+    /// header and the subject tag) instead of any `X-Quarantd*` fields it arrived with. `Ok` with the relay's positive reply, else the reply for
     /// upstream.
     async fn deliver(
         &self,
@@ -433,6 +433,12 @@ impl Pipeline {
             &envelope.id,
             verdict,
         );
+        // Fields with our names that came with the message are not passed on: only ours.
+        let stripped = quarantd_core::headers::strip_own_headers(data);
+        if stripped.is_some() {
+            tracing::info!(id = %envelope.id, "Removed X-Quarantd header fields the message arrived with.");
+        }
+        let data = stripped.as_deref().unwrap_or(data);
         let tagged;
         let body = if verdict.action == Action::Tag {
             headers.extend_from_slice(&warning_header(verdict));

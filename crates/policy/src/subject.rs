@@ -6,7 +6,7 @@
 /// message passing twice is tagged once. Only the header block is touched; line endings are
 /// kept. `tag` must be printable ASCII (the config checks it).
 pub fn apply_subject_tag(message: &[u8], tag: &str) -> Vec<u8> {
-    let header_end = header_block_end(message);
+    let header_end = quarantd_core::headers::header_block_end(message);
     let (headers, body) = message.split_at(header_end);
     let crlf = headers.windows(2).any(|w| w == b"\r\n") || !headers.contains(&b'\n');
     let mut out = Vec::with_capacity(message.len() + tag.len() + 12);
@@ -40,18 +40,6 @@ pub fn apply_subject_tag(message: &[u8], tag: &str) -> Vec<u8> {
     }
     out.extend_from_slice(body);
     out
-}
-
-/// Offset just after the header lines (before the empty line), or the whole input.
-fn header_block_end(message: &[u8]) -> usize {
-    let mut at = 0;
-    for line in split_lines_inclusive(message) {
-        if line == b"\r\n" || line == b"\n" {
-            return at;
-        }
-        at += line.len();
-    }
-    at
 }
 
 fn split_lines_inclusive(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {

@@ -46,6 +46,32 @@ async fn delivered_bytes_are_sent_bytes_plus_added_headers() {
 }
 
 #[tokio::test]
+async fn forged_quarantd_headers_are_replaced_by_ours() {
+    let (sink, daemon) = setup().await;
+    let body = b"From: a@example.org\r\nX-Quarantd-Verdict: pass\r\n\t(trust me)\r\n\
+X-Quarantd: quarantd 0.1.0 on forged.example; id=x\r\nSubject: forged\r\n\r\n\
+X-Quarantd-Verdict: a body line is not a header\r\n";
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    let reply = client
+        .send_message("a@example.org", &["b@example.org"], body)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let got = sink.wait_for_messages(1, WAIT).await;
+    let text = String::from_utf8_lossy(&got[0].data).into_owned();
+    assert_eq!(
+        strip_added_headers(&got[0].data),
+        b"From: a@example.org\r\nSubject: forged\r\n\r\n\
+X-Quarantd-Verdict: a body line is not a header\r\n",
+        "{text}"
+    );
+    assert_eq!(text.matches("X-Quarantd: ").count(), 1, "{text}");
+    assert!(!text.contains("forged.example"), "{text}");
+    assert!(!text.contains("trust me"), "{text}");
+}
+
+#[tokio::test]
 async fn envelope_dsn_parameters_and_xforward_arrive_downstream() {
     let (sink, daemon) = setup().await;
     let mut client = Client::connect(daemon.addr).await.unwrap();

@@ -113,6 +113,8 @@ impl Job<'_> {
     pub async fn run(&self, claimed: Vec<String>) -> Result<(Vec<(String, Delivery)>, u32), Error> {
         let id = &self.message.summary.id;
         let raw = self.store.content_for_release(id).await?;
+        // As on the way through `serve`: X-Quarantd* fields from the sender are not passed on.
+        let raw = quarantd_core::headers::strip_own_headers(&raw).unwrap_or(raw);
         let prefix = released_header(self.actor, now_ms(), id);
         let mut pending = claimed;
         let mut done = Vec::new();

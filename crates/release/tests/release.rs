@@ -145,11 +145,14 @@ async fn release_to_one_recipient_then_the_other(db: TestDb) {
     let wf = Workflow::new(db.open().await, Rules::default(), settings());
     let sink = sink().await;
     let relay = relay(&sink);
-    let s = Sample::new(
+    let mut s = Sample::new(
         "a@example.org",
         &["bob@corp.test", "carol@corp.test"],
         &["vba-macro"],
     );
+    // A sender's forged verdict header is stored as received but not released.
+    let original = s.raw.clone();
+    s.raw = [&b"X-Quarantd-Verdict: pass\r\n"[..], &original].concat();
     let id = wf.store().insert(&s.as_new()).await.unwrap();
     let one = wf
         .release(&relay, &id, &strings(&["Bob@corp.test"]), "anna")
@@ -177,6 +180,13 @@ async fn release_to_one_recipient_then_the_other(db: TestDb) {
     assert!(split_header(&got[1].data)
         .0
         .starts_with("X-Quarantine-Released: by bert at"));
+    for m in &got {
+        assert_eq!(
+            split_header(&m.data).1,
+            original,
+            "without the forged field"
+        );
+    }
     assert_eq!(
         wf.store().get(&id).await.unwrap().summary.status,
         MessageStatus::Released
