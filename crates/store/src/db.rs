@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool, Executor, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::error::Error;
 
@@ -89,6 +89,16 @@ pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<(AnyPool, 
         Backend::MySql => url.replacen("mariadb:", "mysql:", 1),
         Backend::Sqlite => url.to_string(),
     };
+    // One direct attempt first: a database that refuses (down, wrong password, no such
+    // database) is reported at once with its own error, instead of after the pool's acquire
+    // timeout as "pool timed out".
+    match tokio::time::timeout(opts.acquire_timeout, AnyConnection::connect(&url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(e)) => return Err(Error::db("connect", e)),
+        Err(_) => return Err(Error::db("connect", sqlx::Error::PoolTimedOut)),
+    }
     let busy_ms = opts.sqlite_busy_timeout.as_millis();
     let pool = AnyPoolOptions::new()
         .max_connections(opts.max_connections)

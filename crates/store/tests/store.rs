@@ -593,6 +593,7 @@ async fn mariadb_unreachable_is_transient() {
         .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert!(err.to_string().contains("unavailable"), "{err}");
+    assert!(err.to_string().contains("Connection refused"), "{err}");
 }
 
 #[tokio::test]
