@@ -1,5 +1,6 @@
 //! Fuzz target: `decompose` (as a message) and `decompose_file` (as a bare attachment), then
-//! `classify` on both trees, must never panic and must stay within their limits on any input.
+//! `classify` on both trees, must never panic and must stay within their limits on any input;
+//! removing quarantd's own header fields on the way out keeps the body and is idempotent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,4 +20,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(!classified.parts.is_empty());
     let classified = quarantd_classify::classify(file);
     assert!(!classified.parts.is_empty());
+    if let Some(out) = quarantd_core::headers::strip_own_headers(data) {
+        let body = &data[quarantd_core::headers::header_block_end(data)..];
+        assert!(out.len() < data.len() && out.ends_with(body));
+        assert!(quarantd_core::headers::strip_own_headers(&out).is_none());
+    }
 });
