@@ -13,7 +13,8 @@
 //! sender (null by default). 4xx and connection errors are retried with doubling backoff;
 //! every send, and every final failure, is written to the audit log (`notify-sent`,
 //! `notify-failed`, actor `quarantd`). The daemon runs it in a background task
-//! ([`RelayNotifier`]): the SMTP reply never waits for any of this; the CLI runs it after
+//! ([`RelayNotifier`]): the SMTP reply never waits for any of this; at shutdown the daemon
+//! waits a bounded time for them and audits those it gives up ([`RelayNotifier::finish`]); the CLI runs it after
 //! the workflow step, synchronously, and only warns when a notification failed.
 
 use std::sync::Arc;
@@ -196,6 +197,24 @@ pub struct Outcome {
 /// Sends notifications through the relay in the background.
 pub struct RelayNotifier {
     inner: Arc<NotifySender>,
+    running: std::sync::Mutex<Running>,
+}
+
+/// The notification tasks still running, and what each is about.
+#[derive(Default)]
+struct Running {
+    tasks: tokio::task::JoinSet<()>,
+    cases: std::collections::HashMap<tokio::task::Id, Case>,
+}
+
+impl Running {
+    /// Forgets the tasks that have ended.
+    fn reap(&mut self) {
+        while let Some(ended) = self.tasks.try_join_next_with_id() {
+            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+            self.cases.remove(&id);
+        }
+    }
 }
 
 impl RelayNotifier {
@@ -210,16 +229,54 @@ impl RelayNotifier {
     ) -> RelayNotifier {
         RelayNotifier {
             inner: Arc::new(NotifySender::new(settings, policy, rules, relay, store)),
+            running: std::sync::Mutex::new(Running::default()),
         }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// At shutdown: waits up to `within` for the notifications still being sent (a first
+    /// attempt is seconds; one waiting to retry may take minutes). Those still unsent then
+    /// are stopped, and each is logged and written to the audit log as `notify-failed`, so
+    /// the loss is seen, never silent. Returns how many were given up.
+    pub async fn finish(&self, within: std::time::Duration) -> usize {
+        let mut running = std::mem::take(&mut *self.running());
+        let waited = tokio::time::timeout(within, async {
+            while let Some(ended) = running.tasks.join_next_with_id().await {
+                let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+                running.cases.remove(&id);
+            }
+        })
+        .await;
+        if waited.is_ok() {
+            return 0;
+        }
+        running.tasks.abort_all();
+        let lost: Vec<Case> = running.cases.into_values().collect();
+        for case in &lost {
+            tracing::warn!(id = %case.id, event = %case.event, "Notification not sent: the daemon stopped first.");
+            let detail = format!("event={}: not sent, the daemon stopped first", case.event);
+            self.inner.audit(case, "notify-failed", &detail).await;
+        }
+        lost.len()
     }
 }
 
 impl Notifier for RelayNotifier {
     fn notify(&self, incident: Incident) {
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
-            inner.run(&Case::from_incident(&incident)).await;
-        });
+        let case = Case::from_incident(&incident);
+        let mut running = self.running();
+        running.reap();
+        let task = {
+            let case = case.clone();
+            running.tasks.spawn(async move {
+                inner.run(&case).await;
+            })
+        };
+        running.cases.insert(task.id(), case);
     }
 }
 

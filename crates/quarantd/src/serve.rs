@@ -214,23 +214,35 @@ pub async fn run_with(
     if let Some(quarantine) = quarantine {
         pipeline = pipeline.with_quarantine(quarantine);
     }
+    let mut notifications = None;
     if settings.notify.enabled {
         let policy = settings.policy.clone().unwrap_or_default();
         if policy.local_domains().is_empty() {
             tracing::warn!("Notifications are on but [policy] names no local domains: recipients are not notified, only the postmaster.");
         }
-        let notifier = RelayNotifier::new(
+        let notifier = Arc::new(RelayNotifier::new(
             settings.notify.clone(),
             policy,
             settings.quarantine.rules.clone(),
             Arc::clone(&relay),
             store,
-        );
-        pipeline = pipeline.with_notifier(Arc::new(notifier));
+        ));
+        pipeline = pipeline.with_notifier(notifier.clone());
+        notifications = Some(notifier);
     }
     Server::new(settings.inbound.clone(), relay, pipeline)
         .run(listener, shutdown)
         .await;
+    if let Some(notifier) = notifications {
+        // Mail is drained; notifications get up to the same time again.
+        let lost = notifier.finish(settings.inbound.drain_timeout).await;
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                "Notifications given up at shutdown (each is in the log and the audit log)."
+            );
+        }
+    }
     tracing::info!("quarantd stopped.");
 }
 

@@ -222,6 +222,70 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("token.key");
+    std::fs::write(&key_file, KEY_HEX).unwrap();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    // Every notification is deferred and would be retried only after a minute.
+    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
+    let notify =
+        notify_section(&key_file).replace("first_backoff_secs = 1", "first_backoff_secs = 60");
+    let daemon = Daemon::start(
+        sink.addr(),
+        Extra {
+            server: "drain_timeout_secs = 1",
+            scan: format!("{POLICY}{notify}"),
+            ..Extra::default()
+        },
+    )
+    .await;
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let reply = client
+        .send_message(
+            "s@example.net",
+            &["b@example.org"],
+            &with_executable("r1", ""),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    let id = held_id(&reply.text());
+    client.cmd("QUIT").await.ok();
+    // Both first attempts (recipient, postmaster) were refused; they now wait to retry.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sink
+        .transactions()
+        .iter()
+        .filter(|t| t.outcome == Outcome::DataRejected)
+        .count()
+        < 1
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no attempt seen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    daemon.terminate();
+    daemon
+        .wait_for_log("Notifications given up at shutdown", WAIT)
+        .await;
+    daemon.wait_for_log("quarantd stopped.", WAIT).await;
+    let lost = daemon.events("Notification not sent: the daemon stopped first.");
+    assert!(
+        !lost.is_empty() && lost.iter().all(|e| e["id"] == id.as_str()),
+        "{lost:?}"
+    );
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let failed = audited(
+        &store,
+        &id,
+        &["notify-failed", "the daemon stopped first"],
+        lost.len(),
+    )
+    .await;
+    assert_eq!(failed[0]["actor"], "quarantd");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_tells_the_internal_sender_not_the_external_recipient() {
     let (_keys, sink, daemon) = setup(true, "").await;
     let mut client = client(&daemon, "10.1.2.3").await;
