@@ -188,6 +188,10 @@ pub struct StoreArgs {
     /// Who acts (recorded in the audit log); default $SUDO_USER, else $USER.
     #[arg(long, value_name = "NAME", global = true)]
     pub by: Option<String>,
+    /// Send no notifications for this step, even with `notify.enabled` (e.g. while the
+    /// relay is known to be down; the step itself is audited as always).
+    #[arg(long, global = true)]
+    pub no_notify: bool,
 }
 
 /// `quarantd quarantine`

@@ -163,6 +163,7 @@ pub fn fetch_part(
         store: store_url.map(str::to_string),
         config: config.map(Path::to_path_buf),
         by: by.map(str::to_string),
+        no_notify: true,
     };
     let settings = load_settings(&store_args, None)?;
     let actor = viewer(by);
@@ -190,7 +191,11 @@ fn load_settings(args: &StoreArgs, relay: Option<&str>) -> anyhow::Result<Settin
         || "embedded defaults and flags".to_string(),
         |p| p.display().to_string(),
     );
-    Ok(raw.validate(&source)?)
+    let mut settings = raw.validate(&source)?;
+    if args.no_notify {
+        settings.notify.enabled = false;
+    }
+    Ok(settings)
 }
 
 /// Opens the store; a SQLite file that does not exist is an error here (the daemon creates

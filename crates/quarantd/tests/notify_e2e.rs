@@ -560,6 +560,34 @@ async fn cli_notification_failure_never_fails_the_step() {
     let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
     let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(shown["status"], "deleted", "{out}");
+
+    // --no-notify: the step is done and audited, nothing is sent or tried.
+    let mut second_client = self::client(&daemon, "192.0.2.9").await;
+    let reply = second_client
+        .send_message(
+            "s@example.net",
+            &["b@example.org"],
+            &with_executable("f2", ""),
+        )
+        .await
+        .unwrap();
+    let second = held_id(&reply.text());
+    second_client.cmd("QUIT").await.ok();
+    let (code, out, err) = cli(&[
+        "quarantine",
+        "delete",
+        &second,
+        "--by",
+        "alice",
+        "--no-notify",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("deleted {second}")), "{out}");
+    assert!(!err.contains("notif"), "{err}");
+    audited(&store, &second, &["delete"], 1).await;
+    audited(&store, &second, &["event=deleted"], 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
