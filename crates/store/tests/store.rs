@@ -239,6 +239,43 @@ async fn list_filters_each_and_combined(db: TestDb) {
         ..Default::default()
     };
     assert_eq!(list(combined).await, [ic]);
+    // Two or more indexed filters: the one with the fewest entries drives (the sender here),
+    // pages still follow the cursor, and a filter matching nothing ends the query.
+    let domain_and_sender = |d: &str, s: &str| ListFilter {
+        domain: Some(d.into()),
+        sender: Some(s.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(domain_and_sender("corp.test", "x@partner.example")).await,
+        [ib]
+    );
+    let first = store
+        .list(&ListFilter {
+            limit: Some(1),
+            ..domain_and_sender("corp.test", "spam@bad.example")
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(first.clone()), [ic]);
+    let second = store
+        .list(&ListFilter {
+            limit: Some(1),
+            after: first.next,
+            ..domain_and_sender("corp.test", "spam@bad.example")
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(second), [ia]);
+    assert!(list(domain_and_sender("corp.test", "nobody@bad.example"))
+        .await
+        .is_empty());
+    let rcpt_and_sender = ListFilter {
+        rcpt: Some("carol@corp.test".into()),
+        sender: Some("spam@bad.example".into()),
+        ..Default::default()
+    };
+    assert_eq!(list(rcpt_and_sender).await, [ic]);
     let limited = ListFilter {
         limit: Some(1),
         ..Default::default()
