@@ -14,8 +14,9 @@
 //! every send, and every final failure, is written to the audit log (`notify-sent`,
 //! `notify-failed`, actor `quarantd`). The daemon runs it in a background task
 //! ([`RelayNotifier`]): the SMTP reply never waits for any of this; at shutdown the daemon
-//! waits a bounded time for them and audits those it gives up ([`RelayNotifier::finish`]); the CLI runs it after
-//! the workflow step, synchronously, and only warns when a notification failed.
+//! waits a bounded time for them and audits those it gives up ([`RelayNotifier::finish`]);
+//! the CLI runs it after the workflow step, synchronously, and only warns when a
+//! notification failed.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -257,7 +258,10 @@ impl RelayNotifier {
         let lost: Vec<Case> = running.cases.into_values().collect();
         for case in &lost {
             tracing::warn!(id = %case.id, event = %case.event, "Notification not sent: the daemon stopped first.");
-            let detail = format!("event={}: not sent, the daemon stopped first", case.event);
+            let detail = format!(
+                "event={}: unfinished, the daemon stopped first (what was sent is audited as notify-sent)",
+                case.event
+            );
             self.inner.audit(case, "notify-failed", &detail).await;
         }
         lost.len()
