@@ -77,6 +77,13 @@ fn cli(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Sends `raw` from `from` to `rcpts`; it must be held: returns its quarantine id.
+async fn hold(client: &mut Client, from: &str, rcpts: &[&str], raw: &[u8]) -> String {
+    let reply = client.send_message(from, rcpts, raw).await.unwrap();
+    assert_eq!(reply.code, 250, "{reply}");
+    held_id(&reply.text())
+}
+
 fn held_id(text: &str) -> String {
     text.split("held in quarantine as ")
         .nth(1)
@@ -168,16 +175,13 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
     // A held message goes nowhere downstream; only notifications reach DATA.
     sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
     let mut client = client(&daemon, "192.0.2.9").await;
-    let reply = client
-        .send_message(
-            "s@example.net",
-            &["b@example.org"],
-            &with_executable("r1", ""),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let id = held_id(&reply.text());
+    let id = hold(
+        &mut client,
+        "s@example.net",
+        &["b@example.org"],
+        &with_executable("r1", ""),
+    )
+    .await;
     // The first attempt is answered 451; then the sink accepts again.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -241,16 +245,13 @@ async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
     )
     .await;
     let mut client = client(&daemon, "192.0.2.9").await;
-    let reply = client
-        .send_message(
-            "s@example.net",
-            &["b@example.org"],
-            &with_executable("r1", ""),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let id = held_id(&reply.text());
+    let id = hold(
+        &mut client,
+        "s@example.net",
+        &["b@example.org"],
+        &with_executable("r1", ""),
+    )
+    .await;
     client.cmd("QUIT").await.ok();
     // Both first attempts (recipient, postmaster) were refused; they now wait to retry.
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -289,16 +290,13 @@ async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
 async fn outbound_tells_the_internal_sender_not_the_external_recipient() {
     let (_keys, sink, daemon) = setup(true, "").await;
     let mut client = client(&daemon, "10.1.2.3").await;
-    let reply = client
-        .send_message(
-            "a@example.org",
-            &["x@remote.example"],
-            &with_executable("o1", ""),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let id = held_id(&reply.text());
+    let id = hold(
+        &mut client,
+        "a@example.org",
+        &["x@remote.example"],
+        &with_executable("o1", ""),
+    )
+    .await;
     let msgs = sink.wait_for_messages(2, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let msgs = if msgs.len() < sink.messages().len() {
@@ -335,16 +333,13 @@ async fn list_mail_sender_is_never_told() {
     let (_keys, sink, daemon) = setup(true, "").await;
     // Internal mail would tell the sender too, but this sender is a list.
     let mut client = client(&daemon, "10.1.2.3").await;
-    let reply = client
-        .send_message(
-            "list@example.org",
-            &["b@example.org"],
-            &with_executable("l1", "List-Id: <staff.example.org>\r\n"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let id = held_id(&reply.text());
+    let id = hold(
+        &mut client,
+        "list@example.org",
+        &["b@example.org"],
+        &with_executable("l1", "List-Id: <staff.example.org>\r\n"),
+    )
+    .await;
     sink.wait_for_messages(2, WAIT).await;
     daemon
         .wait_for_log("Notification not sent (loop or list rule).", WAIT)
@@ -425,16 +420,15 @@ async fn workflow_events_are_notified_by_the_cli() {
     let mut client = client(&daemon, "192.0.2.9").await;
     let mut ids = Vec::new();
     for marker in ["w1", "w2"] {
-        let reply = client
-            .send_message(
+        ids.push(
+            hold(
+                &mut client,
                 "s@example.net",
                 &["b@example.org"],
                 &with_executable(marker, ""),
             )
-            .await
-            .unwrap();
-        assert_eq!(reply.code, 250, "{reply}");
-        ids.push(held_id(&reply.text()));
+            .await,
+        );
     }
     client.cmd("QUIT").await.ok();
     // Two holds, each told to b and the postmaster.
@@ -521,16 +515,13 @@ async fn workflow_events_are_notified_by_the_cli() {
 async fn cli_notification_failure_never_fails_the_step() {
     let (keys, sink, daemon) = setup(true, "").await;
     let mut client = client(&daemon, "192.0.2.9").await;
-    let reply = client
-        .send_message(
-            "s@example.net",
-            &["b@example.org"],
-            &with_executable("f1", ""),
-        )
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let id = held_id(&reply.text());
+    let id = hold(
+        &mut client,
+        "s@example.net",
+        &["b@example.org"],
+        &with_executable("f1", ""),
+    )
+    .await;
     client.cmd("QUIT").await.ok();
     sink.wait_for_messages(2, WAIT).await;
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
@@ -563,15 +554,13 @@ async fn cli_notification_failure_never_fails_the_step() {
 
     // --no-notify: the step is done and audited, nothing is sent or tried.
     let mut second_client = self::client(&daemon, "192.0.2.9").await;
-    let reply = second_client
-        .send_message(
-            "s@example.net",
-            &["b@example.org"],
-            &with_executable("f2", ""),
-        )
-        .await
-        .unwrap();
-    let second = held_id(&reply.text());
+    let second = hold(
+        &mut second_client,
+        "s@example.net",
+        &["b@example.org"],
+        &with_executable("f2", ""),
+    )
+    .await;
     second_client.cmd("QUIT").await.ok();
     let (code, out, err) = cli(&[
         "quarantine",

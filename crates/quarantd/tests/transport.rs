@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{message, strip_added_headers, Daemon, Extra};
-use quarantd_testkit::{Client, Sink, SinkConfig};
+use quarantd_testkit::{Client, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -16,11 +16,9 @@ async fn setup() -> (Sink, Daemon) {
     (sink, daemon)
 }
 
-#[tokio::test]
-async fn delivered_bytes_are_sent_bytes_plus_added_headers() {
-    let (sink, daemon) = setup().await;
-    let body = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: round trip\r\n\r\n\
-.leading dot line\r\n..two dots\r\n.\r\nbare 8-bit: \xe4\xf6\xfc \xff\r\nlast line without dot\r\n";
+/// Sends `body` from a@example.org to b@example.org, expects 250 and the one message the
+/// sink then has.
+async fn pass_one(daemon: &Daemon, sink: &Sink, body: &[u8]) -> Vec<Received> {
     let mut client = Client::connect(daemon.addr).await.unwrap();
     client.handshake("mx.example.org").await.unwrap();
     let reply = client
@@ -30,6 +28,15 @@ async fn delivered_bytes_are_sent_bytes_plus_added_headers() {
     assert_eq!(reply.code, 250, "{reply}");
     let got = sink.wait_for_messages(1, WAIT).await;
     assert_eq!(got.len(), 1);
+    got
+}
+
+#[tokio::test]
+async fn delivered_bytes_are_sent_bytes_plus_added_headers() {
+    let (sink, daemon) = setup().await;
+    let body = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: round trip\r\n\r\n\
+.leading dot line\r\n..two dots\r\n.\r\nbare 8-bit: \xe4\xf6\xfc \xff\r\nlast line without dot\r\n";
+    let got = pass_one(&daemon, &sink, body).await;
     assert_eq!(strip_added_headers(&got[0].data), body);
     let headers =
         String::from_utf8_lossy(&got[0].data[..got[0].data.len() - body.len()]).into_owned();
@@ -51,14 +58,7 @@ async fn forged_quarantd_headers_are_replaced_by_ours() {
     let body = b"From: a@example.org\r\nX-Quarantd-Verdict: pass\r\n\t(trust me)\r\n\
 X-Quarantd: quarantd 0.1.0 on forged.example; id=x\r\nSubject: forged\r\n\r\n\
 X-Quarantd-Verdict: a body line is not a header\r\n";
-    let mut client = Client::connect(daemon.addr).await.unwrap();
-    client.handshake("mx.example.org").await.unwrap();
-    let reply = client
-        .send_message("a@example.org", &["b@example.org"], body)
-        .await
-        .unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let got = sink.wait_for_messages(1, WAIT).await;
+    let got = pass_one(&daemon, &sink, body).await;
     let text = String::from_utf8_lossy(&got[0].data).into_owned();
     assert_eq!(
         strip_added_headers(&got[0].data),
