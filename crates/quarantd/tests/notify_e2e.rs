@@ -84,6 +84,21 @@ async fn hold(client: &mut Client, from: &str, rcpts: &[&str], raw: &[u8]) -> St
     held_id(&reply.text())
 }
 
+/// An inbound executable from s@example.net to b@example.org in a session of its own; it
+/// must be held: returns its quarantine id.
+async fn hold_one(daemon: &Daemon, marker: &str) -> String {
+    let mut client = client(daemon, "192.0.2.9").await;
+    let id = hold(
+        &mut client,
+        "s@example.net",
+        &["b@example.org"],
+        &with_executable(marker, ""),
+    )
+    .await;
+    client.cmd("QUIT").await.ok();
+    id
+}
+
 fn held_id(text: &str) -> String {
     text.split("held in quarantine as ")
         .nth(1)
@@ -244,15 +259,7 @@ async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
         },
     )
     .await;
-    let mut client = client(&daemon, "192.0.2.9").await;
-    let id = hold(
-        &mut client,
-        "s@example.net",
-        &["b@example.org"],
-        &with_executable("r1", ""),
-    )
-    .await;
-    client.cmd("QUIT").await.ok();
+    let id = hold_one(&daemon, "r1").await;
     // Both first attempts (recipient, postmaster) were refused; they now wait to retry.
     let deadline = tokio::time::Instant::now() + WAIT;
     while sink
@@ -514,15 +521,7 @@ async fn workflow_events_are_notified_by_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_notification_failure_never_fails_the_step() {
     let (keys, sink, daemon) = setup(true, "").await;
-    let mut client = client(&daemon, "192.0.2.9").await;
-    let id = hold(
-        &mut client,
-        "s@example.net",
-        &["b@example.org"],
-        &with_executable("f1", ""),
-    )
-    .await;
-    client.cmd("QUIT").await.ok();
+    let id = hold_one(&daemon, "f1").await;
     sink.wait_for_messages(2, WAIT).await;
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
     // Nothing listens on the relay address: both attempts fail.
@@ -553,15 +552,7 @@ async fn cli_notification_failure_never_fails_the_step() {
     assert_eq!(shown["status"], "deleted", "{out}");
 
     // --no-notify: the step is done and audited, nothing is sent or tried.
-    let mut second_client = self::client(&daemon, "192.0.2.9").await;
-    let second = hold(
-        &mut second_client,
-        "s@example.net",
-        &["b@example.org"],
-        &with_executable("f2", ""),
-    )
-    .await;
-    second_client.cmd("QUIT").await.ok();
+    let second = hold_one(&daemon, "f2").await;
     let (code, out, err) = cli(&[
         "quarantine",
         "delete",
