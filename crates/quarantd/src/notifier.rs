@@ -31,7 +31,7 @@ use quarantd_policy::Policy;
 use quarantd_release::Rules;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{Relay, RelayError};
-use quarantd_store::{MessageDetail, Store};
+use quarantd_store::{MessageDetail, RecipientStatus, Store};
 
 use crate::notify_config::NotifySettings;
 
@@ -195,9 +195,35 @@ pub struct Outcome {
     pub result: Result<String, String>,
 }
 
+/// The notification case of stored message `id` for `event`, the recipient party meaning
+/// the recipients whose state `concerned` accepts. Read before or after the step, as the
+/// step needs (delete: before, the content goes).
+pub async fn stored_case(
+    store: &Store,
+    id: &str,
+    event: Event,
+    concerned: impl Fn(RecipientStatus) -> bool,
+) -> anyhow::Result<Case> {
+    let detail = store.get(id).await?;
+    let raw = if detail.has_content {
+        store.content_for_release(id).await.ok()
+    } else {
+        None
+    };
+    let rcpts = detail
+        .recipients
+        .iter()
+        .filter(|r| concerned(r.status))
+        .map(|r| r.address.clone())
+        .collect();
+    Ok(Case::from_stored(event, &detail, raw, rcpts))
+}
+
 /// Sends notifications through the relay in the background.
 pub struct RelayNotifier {
     inner: Arc<NotifySender>,
+    /// This host's name: the owner of its rows in the store's outbox.
+    owner: String,
     running: std::sync::Mutex<Running>,
 }
 
@@ -219,19 +245,98 @@ impl Running {
 }
 
 impl RelayNotifier {
-    /// A notifier sending through `relay`, auditing into `store` when there is one. `policy`
-    /// tells local addresses; `rules` whether a recipient's token releases or asks.
+    /// A notifier sending through `relay`, auditing into `store` when there is one, and
+    /// queueing its runs there as `owner` (this host). `policy` tells local addresses;
+    /// `rules` whether a recipient's token releases or asks.
     pub fn new(
         settings: NotifySettings,
         policy: Arc<Policy>,
         rules: Rules,
         relay: Arc<Relay>,
         store: Option<Store>,
+        owner: String,
     ) -> RelayNotifier {
         RelayNotifier {
             inner: Arc::new(NotifySender::new(settings, policy, rules, relay, store)),
+            owner,
             running: std::sync::Mutex::new(Running::default()),
         }
+    }
+
+    /// Starts one run in the background. A run about a stored message is queued in the
+    /// store's outbox first (unless it comes from there: `queued`) and removed when it ends,
+    /// so a run the daemon does not finish is resumed by the next start on this host.
+    fn start(&self, case: Case, queued: Option<i64>) {
+        let inner = Arc::clone(&self.inner);
+        let owner = self.owner.clone();
+        let mut running = self.running();
+        running.reap();
+        let task = {
+            let case = case.clone();
+            running.tasks.spawn(async move {
+                let store = inner.store.clone().filter(|_| case.stored);
+                let mut seq = queued;
+                if let (Some(store), None) = (&store, seq) {
+                    match store
+                        .outbox_add(&owner, &case.id, case.event.as_str(), &case.concerned)
+                        .await
+                    {
+                        Ok(s) => seq = Some(s),
+                        Err(err) => {
+                            tracing::warn!(id = %case.id, error = %err, "Cannot queue the notification in the store; sending it anyway (not resumed after a restart).");
+                        }
+                    }
+                }
+                inner.run(&case).await;
+                if let (Some(store), Some(seq)) = (&store, seq) {
+                    if let Err(err) = store.outbox_remove(seq).await {
+                        tracing::warn!(id = %case.id, error = %err, "Cannot remove a finished notification from the store's queue; it may be sent again after a restart.");
+                    }
+                }
+            })
+        };
+        running.cases.insert(task.id(), case);
+    }
+
+    /// At start: resumes the runs this host queued and did not finish (the daemon stopped or
+    /// crashed). A run already partly sent sends its notifications again: at least once.
+    /// Returns how many were resumed.
+    pub async fn resume(&self) -> usize {
+        let Some(store) = self.inner.store.clone() else {
+            return 0;
+        };
+        let entries = match store.outbox_of(&self.owner).await {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::error!(error = %err, "Cannot read the notification queue; unfinished notifications are not resumed.");
+                return 0;
+            }
+        };
+        let mut resumed = 0;
+        for entry in entries {
+            let event = Event::ALL.into_iter().find(|e| e.as_str() == entry.event);
+            let case = match event {
+                Some(event) => stored_case(&store, &entry.message_id, event, |_| false)
+                    .await
+                    .map(|mut case| {
+                        case.concerned = entry.concerned.clone();
+                        case
+                    }),
+                None => Err(anyhow::anyhow!("unknown event {:?}", entry.event)),
+            };
+            match case {
+                Ok(case) => {
+                    tracing::info!(id = %entry.message_id, event = %entry.event, "Resuming a notification the daemon did not finish before it stopped.");
+                    self.start(case, Some(entry.seq));
+                    resumed += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(id = %entry.message_id, event = %entry.event, error = %format!("{err:#}"), "Dropping a queued notification that cannot be resumed.");
+                    let _ = store.outbox_remove(entry.seq).await;
+                }
+            }
+        }
+        resumed
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, Running> {
@@ -258,8 +363,13 @@ impl RelayNotifier {
         let lost: Vec<Case> = running.cases.into_values().collect();
         for case in &lost {
             tracing::warn!(id = %case.id, event = %case.event, "Notification not sent: the daemon stopped first.");
+            let next = if case.stored && self.inner.store.is_some() {
+                "resumed when the daemon starts again on this host"
+            } else {
+                "not resumed"
+            };
             let detail = format!(
-                "event={}: unfinished, the daemon stopped first (what was sent is audited as notify-sent)",
+                "event={}: unfinished, the daemon stopped first (what was sent is audited as notify-sent); {next}",
                 case.event
             );
             self.inner.audit(case, "notify-failed", &detail).await;
@@ -270,17 +380,7 @@ impl RelayNotifier {
 
 impl Notifier for RelayNotifier {
     fn notify(&self, incident: Incident) {
-        let inner = Arc::clone(&self.inner);
-        let case = Case::from_incident(&incident);
-        let mut running = self.running();
-        running.reap();
-        let task = {
-            let case = case.clone();
-            running.tasks.spawn(async move {
-                inner.run(&case).await;
-            })
-        };
-        running.cases.insert(task.id(), case);
+        self.start(Case::from_incident(&incident), None);
     }
 }
 

@@ -42,7 +42,7 @@ use crate::cli::{
     QuarantineShowArgs, StoreArgs,
 };
 use crate::config::{self, Settings};
-use crate::notifier::{Case, NotifySender};
+use crate::notifier::{stored_case, Case, NotifySender};
 
 /// Some other failure: a bad config file, an I/O error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -526,30 +526,6 @@ async fn release(
 }
 
 // ---- notifications of workflow steps ---------------------------------------------------
-
-/// The notification case of stored message `id` for `event`, the recipient party meaning
-/// the recipients whose state `concerned` accepts. Read before or after the step, as the
-/// step needs (delete: before, the content goes).
-async fn stored_case(
-    store: &Store,
-    id: &str,
-    event: Event,
-    concerned: impl Fn(RecipientStatus) -> bool,
-) -> anyhow::Result<Case> {
-    let detail = store.get(id).await?;
-    let raw = if detail.has_content {
-        store.content_for_release(id).await.ok()
-    } else {
-        None
-    };
-    let rcpts = detail
-        .recipients
-        .iter()
-        .filter(|r| concerned(r.status))
-        .map(|r| r.address.clone())
-        .collect();
-    Ok(Case::from_stored(event, &detail, raw, rcpts))
-}
 
 /// Notifies `event` about `id` after a step (when `notify.enabled`): the recipient party
 /// is `concerned`; `edit` fills in the actor and approvals.

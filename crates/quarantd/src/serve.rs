@@ -226,7 +226,15 @@ pub async fn run_with(
             settings.quarantine.rules.clone(),
             Arc::clone(&relay),
             store,
+            settings.hostname.clone(),
         ));
+        let resumed = notifier.resume().await;
+        if resumed > 0 {
+            tracing::info!(
+                resumed,
+                "Resumed notifications left unfinished by the last run."
+            );
+        }
         pipeline = pipeline.with_notifier(notifier.clone());
         notifications = Some(notifier);
     }

@@ -241,26 +241,31 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
+async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_next_start() {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
     std::fs::write(&key_file, KEY_HEX).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = quarantd_store::sqlite_url(data.path());
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     // Every notification is deferred and would be retried only after a minute.
     sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
     let notify =
         notify_section(&key_file).replace("first_backoff_secs = 1", "first_backoff_secs = 60");
-    let daemon = Daemon::start(
-        sink.addr(),
-        Extra {
-            server: "drain_timeout_secs = 1",
-            scan: format!("{POLICY}{notify}"),
-            ..Extra::default()
-        },
-    )
-    .await;
+    let start = || {
+        Daemon::start(
+            sink.addr(),
+            Extra {
+                server: "drain_timeout_secs = 1",
+                scan: format!("{POLICY}{notify}"),
+                store: Some(store.clone()),
+                ..Extra::default()
+            },
+        )
+    };
+    let daemon = start().await;
     let id = hold_one(&daemon, "r1").await;
-    // Both first attempts (recipient, postmaster) were refused; they now wait to retry.
+    // The first attempt was refused; the run now waits to retry.
     let deadline = tokio::time::Instant::now() + WAIT;
     while sink
         .transactions()
@@ -282,15 +287,39 @@ async fn notifications_still_waiting_at_shutdown_are_logged_and_audited() {
         !lost.is_empty() && lost.iter().all(|e| e["id"] == id.as_str()),
         "{lost:?}"
     );
-    let store = quarantd_store::sqlite_url(&daemon.data_dir());
     let failed = audited(
         &store,
         &id,
-        &["notify-failed", "the daemon stopped first"],
+        &[
+            "notify-failed",
+            "the daemon stopped first",
+            "resumed when the daemon starts again",
+        ],
         lost.len(),
     )
     .await;
     assert_eq!(failed[0]["actor"], "quarantd");
+    assert!(sink.messages().is_empty());
+
+    // The relay accepts again; the next daemon on this host resumes the run.
+    sink.update_config(|c| c.data_reply = None);
+    let daemon = start().await;
+    let resumed = daemon
+        .wait_for_log("Resuming a notification the daemon did not finish", WAIT)
+        .await;
+    assert!(resumed.contains(&id), "{resumed}");
+    let msgs = sink.wait_for_messages(2, WAIT).await;
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    audited(&store, &id, &["notify-sent", "to=b@example.org"], 1).await;
+    // Done: nothing is left to resume.
+    daemon.terminate();
+    daemon.wait_for_log("quarantd stopped.", WAIT).await;
+    let daemon = start().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(daemon
+        .events("Resuming a notification the daemon did not finish before it stopped.")
+        .is_empty());
+    assert_eq!(notes_to(&sink.messages()).len(), 2, "nothing sent twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

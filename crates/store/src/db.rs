@@ -144,16 +144,30 @@ pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<(AnyPool, 
 #[derive(Debug)]
 struct Embedded(Backend);
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "quarantine",
-    include_str!("../migrations/sqlite/0001_quarantine.sql"),
-)];
-const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "quarantine",
-    include_str!("../migrations/mysql/0001_quarantine.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "quarantine",
+        include_str!("../migrations/sqlite/0001_quarantine.sql"),
+    ),
+    (
+        2,
+        "outbox",
+        include_str!("../migrations/sqlite/0002_outbox.sql"),
+    ),
+];
+const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "quarantine",
+        include_str!("../migrations/mysql/0001_quarantine.sql"),
+    ),
+    (
+        2,
+        "outbox",
+        include_str!("../migrations/mysql/0002_outbox.sql"),
+    ),
+];
 
 type BoxFuture<'s, T> = Pin<Box<dyn Future<Output = T> + Send + 's>>;
 

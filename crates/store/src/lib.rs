@@ -21,6 +21,7 @@ mod headers;
 mod insert;
 mod list;
 mod model;
+mod outbox;
 mod read;
 mod retention;
 mod store;
@@ -35,5 +36,6 @@ pub use model::{
     MessageStatus, MessageSummary, NewMessage, Page, PartContent, RecipientState, RecipientStatus,
     Retention, StoredFinding, StoredPart, DEFAULT_PAGE, MAX_PAGE,
 };
+pub use outbox::OutboxEntry;
 pub use store::{now_ms, system_time_ms, Store};
 pub use workflow::{Approvals, ClaimRequest};

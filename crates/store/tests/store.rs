@@ -15,6 +15,7 @@ fn ago(d: Duration) -> SystemTime {
 }
 
 both_backends!(
+    outbox_rows_are_per_owner_and_removed_when_done,
     stores_every_field_and_shows_raw_byte_exact,
     shows_one_part_and_audits_views,
     large_message_round_trips_in_chunks,
@@ -652,4 +653,33 @@ fn unsupported_url_names_no_password() {
         quarantd_store::redact("mysql://u:pw@h/db"),
         "mysql://u:***@h/db"
     );
+}
+
+async fn outbox_rows_are_per_owner_and_removed_when_done(db: TestDb) {
+    let store = db.open().await;
+    let concerned = vec!["a@corp.test".to_string(), "b@corp.test".to_string()];
+    let first = store
+        .outbox_add("mx1", "id1", "quarantined", &concerned)
+        .await
+        .unwrap();
+    let second = store
+        .outbox_add("mx1", "id2", "rejected", &[])
+        .await
+        .unwrap();
+    store
+        .outbox_add("mx2", "id3", "quarantined", &[])
+        .await
+        .unwrap();
+    assert!(second > first);
+    let mine = store.outbox_of("mx1").await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0].seq, first);
+    assert_eq!(mine[0].message_id, "id1");
+    assert_eq!(mine[0].event, "quarantined");
+    assert_eq!(mine[0].concerned, concerned);
+    assert!(mine[1].concerned.is_empty());
+    store.outbox_remove(first).await.unwrap();
+    let mine = store.outbox_of("mx1").await.unwrap();
+    assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), [second]);
+    assert_eq!(store.outbox_of("mx2").await.unwrap().len(), 1);
 }
