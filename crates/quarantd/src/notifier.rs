@@ -238,9 +238,14 @@ impl Running {
     /// Forgets the tasks that have ended.
     fn reap(&mut self) {
         while let Some(ended) = self.tasks.try_join_next_with_id() {
-            let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
-            self.cases.remove(&id);
+            self.forget(ended);
         }
+    }
+
+    /// Forgets one ended task (finished, panicked or aborted).
+    fn forget(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
+        self.cases.remove(&id);
     }
 }
 
@@ -351,8 +356,7 @@ impl RelayNotifier {
         let mut running = std::mem::take(&mut *self.running());
         let waited = tokio::time::timeout(within, async {
             while let Some(ended) = running.tasks.join_next_with_id().await {
-                let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
-                running.cases.remove(&id);
+                running.forget(ended);
             }
         })
         .await;
