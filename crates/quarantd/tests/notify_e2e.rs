@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::{free_addr, with_executable, Daemon, Extra};
+use common::{cli, free_addr, with_executable, Daemon, Extra};
 use quarantd_testkit::{Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -64,19 +63,6 @@ async fn client(daemon: &Daemon, xforward_addr: &str) -> Client {
     client
 }
 
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run quarantd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// Sends `raw` from `from` to `rcpts`; it must be held: returns its quarantine id.
 async fn hold(client: &mut Client, from: &str, rcpts: &[&str], raw: &[u8]) -> String {
     let reply = client.send_message(from, rcpts, raw).await.unwrap();
@@ -112,6 +98,22 @@ fn held_id(text: &str) -> String {
 /// Notifications (null envelope sender) among `msgs`.
 fn notes(msgs: &[Received]) -> Vec<&Received> {
     msgs.iter().filter(|m| m.mail_from.is_empty()).collect()
+}
+
+/// The notification to exactly `to` among `msgs`.
+fn note_to<'a>(msgs: &'a [Received], to: &str) -> &'a Received {
+    notes(msgs)
+        .into_iter()
+        .find(|m| m.rcpts == [to])
+        .unwrap_or_else(|| panic!("no notification to {to} among {} messages", msgs.len()))
+}
+
+/// Every message at the sink once `n` arrived and half a second passed without more being
+/// expected (so a message sent twice would show).
+async fn settled(sink: &Sink, n: usize) -> Vec<Received> {
+    sink.wait_for_messages(n, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sink.messages()
 }
 
 fn notes_to(msgs: &[Received]) -> Vec<String> {
@@ -333,21 +335,12 @@ async fn outbound_tells_the_internal_sender_not_the_external_recipient() {
         &with_executable("o1", ""),
     )
     .await;
-    let msgs = sink.wait_for_messages(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let msgs = if msgs.len() < sink.messages().len() {
-        sink.messages()
-    } else {
-        msgs
-    };
+    let msgs = settled(&sink, 2).await;
     assert_eq!(notes_to(&msgs), ["a@example.org", "postmaster@example.org"]);
     assert!(msgs
         .iter()
         .all(|m| !m.rcpts.iter().any(|r| r == "x@remote.example")));
-    let to_sender = notes(&msgs)
-        .into_iter()
-        .find(|m| m.rcpts == ["a@example.org"])
-        .unwrap();
+    let to_sender = note_to(&msgs, "a@example.org");
     let body = text(to_sender);
     assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
@@ -408,21 +401,12 @@ async fn rejected_virus_is_notified() {
         .unwrap();
     assert_eq!(reply.code, 554, "{reply}");
     assert!(reply.text().contains("virus:Test-Marker"), "{reply}");
-    let msgs = sink.wait_for_messages(2, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let msgs = if msgs.len() < sink.messages().len() {
-        sink.messages()
-    } else {
-        msgs
-    };
+    let msgs = settled(&sink, 2).await;
     assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
     assert!(msgs
         .iter()
         .all(|m| !m.rcpts.iter().any(|r| r == "s@example.net")));
-    let to_rcpt = notes(&msgs)
-        .into_iter()
-        .find(|m| m.rcpts == ["b@example.org"])
-        .unwrap();
+    let to_rcpt = note_to(&msgs, "b@example.org");
     let body = text(to_rcpt);
     assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
     assert!(body.contains("Test-Marker"), "{body}");

@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{with_executable, Daemon, Extra};
+use common::{cli, with_executable, Daemon, Extra};
 use quarantd_testkit::{Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -23,19 +22,6 @@ fn sections(key_file: &Path) -> String {
          [notify]\nenabled = true\npostmaster = \"postmaster@example.org\"\n\
          token_key_file = \"{}\"\nfirst_backoff_secs = 1\n",
         key_file.display()
-    )
-}
-
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run quarantd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 

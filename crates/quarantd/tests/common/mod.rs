@@ -221,3 +221,17 @@ pub fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+/// Runs the `quarantd` binary with `args` (as user `tester`): exit code, stdout, stderr.
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
+        .args(args)
+        .env("USER", "tester")
+        .output()
+        .expect("run quarantd");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
