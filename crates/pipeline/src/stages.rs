@@ -219,17 +219,9 @@ impl Scan for NoScan {
 /// label → quarantine; otherwise pass, with the other labels named.
 pub struct DefaultDecide;
 
-/// Labels that hold a message by default.
-pub const HOLDING_LABELS: [Label; 8] = [
-    Label::Executable,
-    Label::Script,
-    Label::VbaMacro,
-    Label::XlmMacro,
-    Label::Dde,
-    Label::Encrypted,
-    Label::Unscannable,
-    Label::PathTraversal,
-];
+/// Labels that hold a message by default: the policy's own list, so the built-in decision
+/// and a `[policy]` without overrides hold the same.
+pub use quarantd_policy::HOLDING_LABELS;
 
 impl Decide for DefaultDecide {
     fn decide(&self, _envelope: &Envelope, scanned: &Scanned) -> Verdict {

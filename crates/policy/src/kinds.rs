@@ -19,7 +19,8 @@ pub const ALL_LABELS: [Label; 13] = [
     Label::PathTraversal,
 ];
 
-/// Labels that hold a message by default (the same as `quarantd_pipeline::HOLDING_LABELS`).
+/// Labels that hold a message by default (`quarantd_pipeline` re-exports this list for its
+/// built-in decision).
 pub const HOLDING_LABELS: [Label; 8] = [
     Label::Executable,
     Label::Script,
