@@ -22,15 +22,22 @@ fn held_id(reply: &quarantd_testkit::Reply) -> String {
     rest.split_whitespace().next().unwrap().to_string()
 }
 
-async fn held_message_is_committed_before_250(db: TestDb) {
+/// A sink, a daemon relaying to it with its quarantine at `store`, and a client that said
+/// EHLO to the daemon.
+async fn serve_with_store(store: String) -> (Sink, Daemon, Client) {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let extra = Extra {
-        store: Some(db.url.clone()),
+        store: Some(store),
         ..Extra::default()
     };
     let daemon = Daemon::start(sink.addr(), extra).await;
     let mut client = Client::connect(daemon.addr).await.unwrap();
     client.handshake("mx.example.org").await.unwrap();
+    (sink, daemon, client)
+}
+
+async fn held_message_is_committed_before_250(db: TestDb) {
+    let (sink, _daemon, mut client) = serve_with_store(db.url.clone()).await;
     client
         .cmd("XFORWARD ADDR=192.0.2.9 HELO=bad.example.net NAME=bad.example.net")
         .await
@@ -97,14 +104,7 @@ async fn cli(url: &str, args: &[&str]) -> (i32, Vec<u8>, String) {
 /// arrives at a real sink with the added header and otherwise byte-identical; every step is
 /// in the audit log.
 async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
-    let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let extra = Extra {
-        store: Some(db.url.clone()),
-        ..Extra::default()
-    };
-    let daemon = Daemon::start(sink.addr(), extra).await;
-    let mut client = Client::connect(daemon.addr).await.unwrap();
-    client.handshake("mx.example.org").await.unwrap();
+    let (sink, _daemon, mut client) = serve_with_store(db.url.clone()).await;
     let raw = with_executable("flow", "");
     let reply = client
         .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
@@ -191,14 +191,7 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
 /// Two postmasters release the same message at the same moment from two processes: every
 /// recipient gets it exactly once.
 async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
-    let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let extra = Extra {
-        store: Some(db.url.clone()),
-        ..Extra::default()
-    };
-    let daemon = Daemon::start(sink.addr(), extra).await;
-    let mut client = Client::connect(daemon.addr).await.unwrap();
-    client.handshake("mx.example.org").await.unwrap();
+    let (sink, _daemon, mut client) = serve_with_store(db.url.clone()).await;
     let rcpts = ["r1@example.org", "r2@example.org", "r3@example.org"];
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -283,14 +276,7 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                 "test database URL goes through 127.0.0.1:3306: {}",
                 db.url
             );
-            let sink = Sink::start(SinkConfig::default()).await.unwrap();
-            let extra = Extra {
-                store: Some(via_proxy),
-                ..Extra::default()
-            };
-            let daemon = Daemon::start(sink.addr(), extra).await;
-            let mut client = Client::connect(daemon.addr).await.unwrap();
-            client.handshake("mx.example.org").await.unwrap();
+            let (sink, _daemon, mut client) = serve_with_store(via_proxy).await;
             let mut held = Vec::new();
             let mut deferred = 0;
             for i in 0..30 {
