@@ -144,20 +144,14 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Recipients grouped by outcome, in order of first appearance: every held recipient in
-    /// one quarantine group (one stored message; its reasons are the union), the others by
-    /// equal verdict and subject tag (each a relay transaction of its own).
+    /// Recipients grouped by the action carried out for them, in order of first appearance
+    /// (see the module documentation): one group per action, except that deliveries (pass,
+    /// tag) are one group per subject tag (each a relay transaction of its own). A group's
+    /// reasons are the union of its recipients' reasons, in order.
     pub fn groups(&self) -> Vec<Group> {
         let mut groups: Vec<Group> = Vec::new();
         for r in &self.recipients {
-            let held = r.verdict.action == Action::Quarantine;
-            match groups.iter_mut().find(|g| {
-                if held {
-                    g.verdict.action == Action::Quarantine
-                } else {
-                    g.verdict == r.verdict && g.subject_tag == r.subject_tag
-                }
-            }) {
+            match groups.iter_mut().find(|g| same_group(g, r)) {
                 Some(g) => {
                     g.recipients.push(r.recipient.clone());
                     for reason in &r.verdict.reasons {
@@ -176,11 +170,10 @@ impl Decision {
         groups
     }
 
-    /// True when every recipient has the same verdict and subject tag.
+    /// True when every recipient is in one group ([`Decision::groups`]): the same action
+    /// and, for deliveries, the same subject tag. Reasons may differ.
     pub fn is_uniform(&self) -> bool {
-        self.recipients
-            .windows(2)
-            .all(|w| w[0].verdict == w[1].verdict && w[0].subject_tag == w[1].subject_tag)
+        self.groups().len() <= 1
     }
 
     /// The reply at the end of data.
@@ -257,6 +250,13 @@ pub fn decide_from<'a>(
         recipients,
         summary,
     }
+}
+
+/// True when `r` is carried out together with the recipients of `g`: the same action, and
+/// for a delivery the same subject tag (the message delivered differs by it).
+fn same_group(g: &Group, r: &RecipientOutcome) -> bool {
+    g.verdict.action == r.verdict.action
+        && (!r.verdict.action.delivers() || g.subject_tag == r.subject_tag)
 }
 
 /// Label triggers in label order (then part order), then findings in scanner order.
