@@ -12,6 +12,7 @@
 
 pub mod headers;
 pub mod hold;
+pub mod ledger;
 pub mod notice;
 pub mod scanning;
 pub mod stages;
@@ -19,6 +20,7 @@ pub mod stages;
 mod process;
 
 pub use hold::{Held, Hold, HoldError, HoldFuture};
+pub use ledger::Ledger;
 pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
