@@ -190,12 +190,21 @@ fn defaults_reproduce_the_built_in_decision_in_every_direction() {
             }
             let parts = [part("1", &[Label::Executable, Label::SourceCode])];
             let d = decide(policy, env, &parts, &[virus("Eicar-Signature")]);
+            // A virus in inbound mail is held silently (the sender is unproven: no 5xx that
+            // Postfix would bounce to it); in our own mail it is rejected.
+            let virus_action = if d.direction == Direction::Inbound {
+                Action::Quarantine
+            } else {
+                Action::Reject
+            };
             assert_eq!(
                 d.verdict(),
                 &Verdict {
-                    action: Action::Reject,
+                    action: virus_action,
                     reasons: vec!["executable".into(), "virus:Eicar-Signature".into()],
-                }
+                },
+                "env {i}, {:?}",
+                d.direction
             );
             let d = decide(policy, env, &[part("1", &[])], &[]);
             assert_eq!(d.verdict(), &Verdict::pass());
@@ -376,10 +385,27 @@ fn action_matrix_with_exceptions() {
             None,
             Action::Pass,
         ),
-        // Findings: virus keeps the built-in reject; other kinds use other-finding.
+        // Findings: the built-in virus action is quarantine inbound, reject in our own mail;
+        // other kinds use other-finding.
         (
             outside,
             "a@remote.test",
+            "b@example.org",
+            &[],
+            Some("virus"),
+            Action::Quarantine,
+        ),
+        (
+            inside,
+            "a@example.org",
+            "b@remote.test",
+            &[],
+            Some("virus"),
+            Action::Reject,
+        ),
+        (
+            inside,
+            "a@example.org",
             "b@example.org",
             &[],
             Some("virus"),
@@ -897,4 +923,19 @@ fn recipients_are_grouped_by_action_whatever_their_reasons() {
     let groups = d.groups();
     assert_eq!(groups.len(), 2, "{groups:?}");
     assert_eq!(groups[1].subject_tag.as_deref(), Some("[Y]"));
+}
+
+/// Issue 11 A9: an inbound virus is held, and nobody outside hears of it — neither a 5xx
+/// that Postfix would bounce to the (forged) sender nor a notification to the sender.
+#[test]
+fn an_inbound_virus_is_held_and_its_sender_is_never_told() {
+    for p in [Policy::default(), policy(SITE)] {
+        let env = envelope(Some("192.0.2.7"), "a@remote.test", &["b@example.org"]);
+        let d = decide(&p, &env, &[part("2", &[])], &[virus("Eicar-Signature")]);
+        assert_eq!(d.direction, Direction::Inbound);
+        assert_eq!(d.verdict().action, Action::Quarantine);
+        assert_eq!(d.reply(), Reply::Accept);
+        let told = parties(Event::Quarantined, d.direction);
+        assert!(told.iter().all(|p| !p.is_sender()), "{told:?}");
+    }
 }
