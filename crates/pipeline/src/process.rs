@@ -11,7 +11,7 @@ use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
-use crate::headers::added_headers;
+use crate::headers::{added_headers, warning_header};
 use crate::hold::{Held, Hold};
 use crate::ledger::Ledger;
 use crate::notice::{Incident, Notifier};
@@ -475,7 +475,7 @@ impl Pipeline {
         let data = stripped.as_deref().unwrap_or(data);
         let tagged;
         let body = if verdict.action == Action::Tag {
-            headers.extend_from_slice(&warning_header(verdict));
+            headers.extend_from_slice(&warning_header(TAG_HEADER, verdict));
             match subject_tag {
                 Some(tag) => {
                     tagged = apply_subject_tag(data, tag);
@@ -600,16 +600,6 @@ fn with_recipients(envelope: &Envelope, recipients: &[String]) -> Envelope {
     out.recipients
         .retain(|r| recipients.iter().any(|a| a == &r.address));
     out
-}
-
-/// The `X-Quarantd-Warning` header of the `tag` action, CRLF-terminated.
-fn warning_header(verdict: &Verdict) -> Vec<u8> {
-    let value = if verdict.reasons.is_empty() {
-        "tag".to_string()
-    } else {
-        verdict.reasons.join(", ")
-    };
-    format!("{TAG_HEADER}: {}\r\n", value.replace(['\r', '\n'], " ")).into_bytes()
 }
 
 /// The 4xx for a failed stage: a scanner that failed says so, anything else is internal.

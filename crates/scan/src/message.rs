@@ -199,7 +199,7 @@ impl MessageScanner {
             report.findings.extend(detections.iter().map(|d| Finding {
                 kind: "virus".into(),
                 engine: d.engine.clone(),
-                name: d.name.clone(),
+                name: printable(&d.name),
                 part: Some(item.path.clone()),
             }));
         }
@@ -233,6 +233,17 @@ impl MessageScanner {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// A scanner's name for a detection with every control character (CR, LF, ESC, …) a space:
+/// the name goes into headers, logs, the store and notifications, and a scanner's output is
+/// not to be trusted with line breaks.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 fn in_part(mut err: ScanError, path: &PartPath) -> ScanError {
@@ -322,6 +333,15 @@ mod tests {
                 part: Some(PartPath("2".into())),
             }]
         );
+    }
+
+    #[test]
+    fn finding_names_have_no_control_characters() {
+        assert_eq!(
+            printable("Evil\r\nX-Injected: yes\u{1b}"),
+            "Evil  X-Injected: yes"
+        );
+        assert_eq!(printable("Eicar-Signature"), "Eicar-Signature");
     }
 
     #[tokio::test]
