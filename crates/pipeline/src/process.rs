@@ -545,7 +545,8 @@ impl MessageHandler for Pipeline {
         let started = Instant::now();
         let size = data.len();
         let (committed, reply) = self.process(&envelope, data, txn).await;
-        log_message(&envelope, size, &committed, &reply, started.elapsed());
+        let scan = self.stages.scan.unscanned().then_some("unscanned");
+        log_message(&envelope, size, &committed, &reply, scan, started.elapsed());
         reply
     }
 }
@@ -615,12 +616,14 @@ fn stage_failure_reply(err: &StageError) -> Reply {
     Reply::new(451, text)
 }
 
-/// The one structured line per message.
+/// The one structured line per message; `scan` is `unscanned` when no scanner is configured
+/// (the field is left out otherwise).
 fn log_message(
     envelope: &Envelope,
     size: usize,
     committed: &Committed,
     reply: &Reply,
+    scan: Option<&str>,
     took: Duration,
 ) {
     let recipients: Vec<&str> = envelope
@@ -639,6 +642,7 @@ fn log_message(
         verdict = %committed.verdict.header_value(),
         outcome = %committed.outcome,
         reply = %reply,
+        scan = scan.map(tracing::field::display),
         ms = took.as_millis() as u64,
         "Message processed."
     );

@@ -47,6 +47,12 @@ pub type ScanFuture<'a> = Pin<Box<dyn Future<Output = Result<Scanned, StageError
 pub trait Scan: Send + Sync {
     /// Scans the message and its parts.
     fn scan<'a>(&'a self, raw: &'a [u8], classified: Classified) -> ScanFuture<'a>;
+
+    /// True when this stage scans nothing although nobody chose that: each message's log
+    /// line then says `scan=unscanned`.
+    fn unscanned(&self) -> bool {
+        false
+    }
 }
 
 /// Everything known → verdict.
@@ -201,18 +207,35 @@ impl Classify for NoClassify {
     }
 }
 
-/// No scanner configured: no findings. The scanning issue adds clamd and others.
+/// No scanner configured: no findings, and every message is logged `scan=unscanned`.
 pub struct NoScan;
 
 impl Scan for NoScan {
     fn scan<'a>(&'a self, _raw: &'a [u8], classified: Classified) -> ScanFuture<'a> {
-        Box::pin(async move {
-            Ok(Scanned {
-                classified,
-                findings: Vec::new(),
-            })
-        })
+        not_scanned(classified)
     }
+
+    fn unscanned(&self) -> bool {
+        true
+    }
+}
+
+/// No scanner, on purpose (`scan.none = true`): no findings, nothing logged about it.
+pub struct ScanNone;
+
+impl Scan for ScanNone {
+    fn scan<'a>(&'a self, _raw: &'a [u8], classified: Classified) -> ScanFuture<'a> {
+        not_scanned(classified)
+    }
+}
+
+fn not_scanned<'a>(classified: Classified) -> ScanFuture<'a> {
+    Box::pin(async move {
+        Ok(Scanned {
+            classified,
+            findings: Vec::new(),
+        })
+    })
 }
 
 /// The built-in decision, without `[policy]`: the decision of [`Policy::default`] (no local
