@@ -77,8 +77,9 @@ pub struct Plan {
     pub direction: Option<Direction>,
     /// The subject tag when the whole message is delivered with the `tag` action.
     pub subject_tag: Option<String>,
-    /// Recipients with different outcomes, one group per outcome (see `quarantd_policy`'s
-    /// `decide` module); empty when every recipient has the same outcome.
+    /// Recipients with different outcomes, one group per action (deliveries one per subject
+    /// tag; see `quarantd_policy`'s `decide` module); empty when every recipient has the
+    /// same outcome.
     pub split: Vec<Group>,
 }
 

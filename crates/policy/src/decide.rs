@@ -136,7 +136,8 @@ pub enum Reply {
     /// Carry out every group (deliver, hold), then answer 250 (or the relay's reply when the
     /// whole message is one delivering group).
     Accept,
-    /// Every recipient rejects: 554 with these reasons; nothing is delivered or held.
+    /// Every recipient rejects: 554 with these reasons (after the pipeline stored a copy);
+    /// nothing is delivered.
     Reject(Verdict),
     /// Tempfail the whole message: 451; nothing is delivered or held.
     Tempfail(Verdict),
