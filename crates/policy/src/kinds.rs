@@ -66,7 +66,7 @@ pub(crate) fn finding_key(kind: &str) -> &str {
 /// makes Postfix bounce to the envelope sender with up to 50 KB of the original — for
 /// inbound mail a usually forged address, i.e. malware mailed to a third party
 /// (backscatter). Holding it (amavis' `D_DISCARD` with a copy kept) tells nobody outside; the
-/// recipients and the postmaster are notified ([`crate::parties`]). The sender of our own
+/// recipients and the postmaster are notified ([`crate::parties()`]). The sender of our own
 /// mail is a colleague whose client should see the refusal. A site that wants SMTP-time
 /// rejects sets `virus = "reject"` (sensible only in a before-queue set-up).
 pub fn builtin_action(direction: Direction, key: &str) -> Action {
