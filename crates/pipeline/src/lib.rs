@@ -7,11 +7,13 @@
 //! orchestration. Analysis runs on a bounded blocking pool under a time limit.
 //!
 //! The rule this crate keeps: the upstream client gets 250 only after the relay accepted the
-//! message (or, later, the quarantine committed it). Every error, timeout or panic inside a
+//! message or the quarantine committed it, for every recipient — the [`ledger`] checks it
+//! before any 2xx goes out and answers 451 otherwise. Every error, timeout or panic inside a
 //! stage becomes a 4xx for that message alone.
 
 pub mod headers;
 pub mod hold;
+pub mod ledger;
 pub mod notice;
 pub mod scanning;
 pub mod stages;
@@ -19,6 +21,7 @@ pub mod stages;
 mod process;
 
 pub use hold::{Held, Hold, HoldError, HoldFuture};
+pub use ledger::Ledger;
 pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quarantd_core::{Action, Classified, Committed, Envelope, Scanned, Verdict};
-use quarantd_policy::{apply_subject_tag, Direction, Event, TAG_HEADER};
+use quarantd_policy::{apply_subject_tag, Direction, Event, Group, TAG_HEADER};
 use quarantd_smtp::inbound::relay_failure_reply;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
-use crate::headers::added_headers;
+use crate::headers::{added_headers, warning_header};
 use crate::hold::{Held, Hold};
+use crate::ledger::Ledger;
 use crate::notice::{Incident, Notifier};
 use crate::stages::{Plan, StageError, Stages};
 
@@ -142,7 +143,8 @@ impl Pipeline {
         }
     }
 
-    /// Carries out the plan: deliver, hold, or drop downstream and answer accordingly.
+    /// Carries out the plan: deliver, hold, or drop downstream and answer accordingly;
+    /// records in `ledger` what was done for whom.
     async fn commit(
         &self,
         envelope: &Envelope,
@@ -150,18 +152,23 @@ impl Pipeline {
         scanned: &Scanned,
         plan: &Plan,
         txn: Transaction,
+        ledger: &mut Ledger,
     ) -> (Action, Reply) {
         if !plan.split.is_empty() {
-            return self.commit_split(envelope, data, scanned, plan, txn).await;
+            return self
+                .commit_split(envelope, data, scanned, plan, txn, ledger)
+                .await;
         }
         let verdict = &plan.verdict;
         let direction = plan.direction_str();
         let reasons = verdict.reasons.join(", ");
+        let everyone = || envelope.recipients.iter().map(|r| r.address.as_str());
         match verdict.action {
             Action::Pass | Action::Tag => {
                 let tag = plan.subject_tag.as_deref();
                 match self.deliver(envelope, data, verdict, tag, txn).await {
                     Ok(reply) => {
+                        ledger.delivered(everyone());
                         let text = format!(
                             "2.0.0 Ok: {} delivered, relay said: {}",
                             envelope.id,
@@ -176,6 +183,7 @@ impl Pipeline {
                 txn.abort().await;
                 match self.hold(envelope, data, scanned, verdict, direction).await {
                     Some(Ok(id)) => {
+                        ledger.held(everyone());
                         self.announce(
                             Event::Quarantined,
                             envelope,
@@ -216,21 +224,21 @@ impl Pipeline {
             }
             Action::Tempfail => {
                 txn.abort().await;
-                (
-                    Action::Tempfail,
-                    Reply::new(451, format!("4.7.1 Message deferred: {reasons}")),
-                )
+                (Action::Tempfail, deferred(verdict))
             }
         }
     }
 
     /// Carries out a plan whose recipients have different outcomes (`quarantd_policy`'s
-    /// rule): the transaction opened at RCPT time (every recipient) is dropped; the
-    /// quarantine group is committed to the store first, then every delivering group goes
+    /// rule): the transaction opened at RCPT time (every recipient) is dropped; a tempfail
+    /// group defers the whole message (451) before anything is done; the held recipients
+    /// (quarantine groups, and reject groups, which become holds as in the policy) are
+    /// committed to the store first as one message, then every delivering group goes
     /// downstream in its own transaction with just its recipients; 250 once all are done.
     /// A store failure: 451, nothing delivered. A relay failure after something was
     /// committed or delivered: 451 (the retry may hold or deliver a second copy, see
-    /// ARCHITECTURE.md); before: the relay's reply.
+    /// ARCHITECTURE.md); before: the relay's reply. Whatever is left out, the ledger's check
+    /// in [`Pipeline::process`] turns the 250 into a 451.
     async fn commit_split(
         &self,
         envelope: &Envelope,
@@ -238,77 +246,37 @@ impl Pipeline {
         scanned: &Scanned,
         plan: &Plan,
         txn: Transaction,
+        ledger: &mut Ledger,
     ) -> (Action, Reply) {
         let relay = txn.relay();
         txn.abort().await;
-        let mut done: Vec<String> = Vec::new();
         if let Some(group) = plan
             .split
             .iter()
-            .find(|g| g.verdict.action == Action::Quarantine)
+            .find(|g| g.verdict.action == Action::Tempfail)
         {
-            let held_envelope = with_recipients(envelope, &group.recipients);
-            match self
-                .hold(
-                    &held_envelope,
-                    data,
-                    scanned,
-                    &group.verdict,
-                    plan.direction_str(),
-                )
-                .await
-            {
-                Some(Ok(id)) => {
-                    self.announce(
-                        Event::Quarantined,
-                        &held_envelope,
-                        data,
-                        scanned,
-                        &group.verdict,
-                        plan,
-                        Some(id.clone()),
-                    );
-                    done.push(format!(
-                        "held in quarantine as {id} for {} ({})",
-                        group.recipients.len(),
-                        group.verdict.reasons.join(", ")
-                    ));
+            return (Action::Tempfail, deferred(&group.verdict));
+        }
+        let mut done: Vec<String> = Vec::new();
+        if let Some(group) = held_group(&plan.split) {
+            match self.hold_group(envelope, data, scanned, plan, &group).await {
+                Ok(note) => {
+                    ledger.held(group.recipients.iter().map(String::as_str));
+                    done.push(note);
                 }
-                Some(Err(reply)) => return (Action::Tempfail, reply),
-                None => {
-                    let text = format!(
-                        "4.7.1 Message held for some recipients ({}); no quarantine store is configured, try again later",
-                        group.verdict.reasons.join(", ")
-                    );
-                    return (Action::Tempfail, Reply::new(451, text));
-                }
+                Err(reply) => return (Action::Tempfail, reply),
             }
         }
-        for group in plan
-            .split
-            .iter()
-            .filter(|g| matches!(g.verdict.action, Action::Pass | Action::Tag))
-        {
-            let group_envelope = with_recipients(envelope, &group.recipients);
-            let result = match self.begin_group(&relay, &group_envelope).await {
-                Ok(txn) => {
-                    self.deliver(
-                        &group_envelope,
-                        data,
-                        &group.verdict,
-                        group.subject_tag.as_deref(),
-                        txn,
-                    )
-                    .await
+        for group in plan.split.iter().filter(|g| g.verdict.action.delivers()) {
+            match self.deliver_group(&relay, envelope, data, group).await {
+                Ok(()) => {
+                    ledger.delivered(group.recipients.iter().map(String::as_str));
+                    done.push(format!(
+                        "delivered to {} ({})",
+                        group.recipients.len(),
+                        group.verdict.header_value()
+                    ));
                 }
-                Err(reply) => Err(reply),
-            };
-            match result {
-                Ok(_) => done.push(format!(
-                    "delivered to {} ({})",
-                    group.recipients.len(),
-                    group.verdict.header_value()
-                )),
                 Err(reply) if done.is_empty() => return (failure_outcome(&reply), reply),
                 Err(reply) => {
                     tracing::warn!(id = %envelope.id, done = %done.join("; "), relay = %reply, "Relay failed for one group of a split message after others were carried out; deferring the whole message (its retry may duplicate them).");
@@ -329,6 +297,72 @@ impl Pipeline {
                 format!("2.0.0 Ok: {} {}", envelope.id, done.join("; ")),
             ),
         )
+    }
+
+    /// Commits the held recipients of a split message as one stored message and announces
+    /// it; `Ok` with the note for the 250, else the reply (451).
+    async fn hold_group(
+        &self,
+        envelope: &Envelope,
+        data: &Arc<Vec<u8>>,
+        scanned: &Scanned,
+        plan: &Plan,
+        group: &Group,
+    ) -> Result<String, Reply> {
+        let held_envelope = with_recipients(envelope, &group.recipients);
+        let reasons = group.verdict.reasons.join(", ");
+        match self
+            .hold(
+                &held_envelope,
+                data,
+                scanned,
+                &group.verdict,
+                plan.direction_str(),
+            )
+            .await
+        {
+            Some(Ok(id)) => {
+                self.announce(
+                    Event::Quarantined,
+                    &held_envelope,
+                    data,
+                    scanned,
+                    &group.verdict,
+                    plan,
+                    Some(id.clone()),
+                );
+                Ok(format!(
+                    "held in quarantine as {id} for {} ({reasons})",
+                    held_envelope.recipients.len()
+                ))
+            }
+            Some(Err(reply)) => Err(reply),
+            None => Err(Reply::new(
+                451,
+                format!("4.7.1 Message held for some recipients ({reasons}); no quarantine store is configured, try again later"),
+            )),
+        }
+    }
+
+    /// Delivers a split message's group in a transaction of its own.
+    async fn deliver_group(
+        &self,
+        relay: &Arc<Relay>,
+        envelope: &Envelope,
+        data: &Arc<Vec<u8>>,
+        group: &Group,
+    ) -> Result<(), Reply> {
+        let group_envelope = with_recipients(envelope, &group.recipients);
+        let txn = self.begin_group(relay, &group_envelope).await?;
+        self.deliver(
+            &group_envelope,
+            data,
+            &group.verdict,
+            group.subject_tag.as_deref(),
+            txn,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Opens a relay transaction for the recipients of `envelope`; every one must be
@@ -441,7 +475,7 @@ impl Pipeline {
         let data = stripped.as_deref().unwrap_or(data);
         let tagged;
         let body = if verdict.action == Action::Tag {
-            headers.extend_from_slice(&warning_header(verdict));
+            headers.extend_from_slice(&warning_header(TAG_HEADER, verdict));
             match subject_tag {
                 Some(tag) => {
                     tagged = apply_subject_tag(data, tag);
@@ -472,7 +506,12 @@ impl Pipeline {
         let data = Arc::new(data);
         match self.analyse_plan(envelope, Arc::clone(&data)).await {
             Ok((scanned, plan)) => {
-                let (outcome, reply) = self.commit(envelope, &data, &scanned, &plan, txn).await;
+                let mut ledger = Ledger::new(envelope);
+                let (outcome, reply) = self
+                    .commit(envelope, &data, &scanned, &plan, txn, &mut ledger)
+                    .await;
+                // The last check before any 2xx: every recipient delivered or held, once.
+                let (outcome, reply) = ledger.settle(&envelope.id, outcome, reply);
                 (
                     Committed {
                         verdict: plan.verdict,
@@ -506,7 +545,8 @@ impl MessageHandler for Pipeline {
         let started = Instant::now();
         let size = data.len();
         let (committed, reply) = self.process(&envelope, data, txn).await;
-        log_message(&envelope, size, &committed, &reply, started.elapsed());
+        let scan = self.stages.scan.unscanned().then_some("unscanned");
+        log_message(&envelope, size, &committed, &reply, scan, started.elapsed());
         reply
     }
 }
@@ -520,22 +560,47 @@ fn failure_outcome(reply: &Reply) -> Action {
     }
 }
 
+/// The 451 of a tempfail verdict.
+fn deferred(verdict: &Verdict) -> Reply {
+    Reply::new(
+        451,
+        format!("4.7.1 Message deferred: {}", verdict.reasons.join(", ")),
+    )
+}
+
+/// The held recipients of a split plan as one group: every quarantine group and every
+/// reject group (a reject for some recipients is a hold, as `quarantd_policy` decides), the
+/// reasons merged. `None` when nobody is held.
+fn held_group(split: &[Group]) -> Option<Group> {
+    let mut held: Option<Group> = None;
+    for group in split
+        .iter()
+        .filter(|g| matches!(g.verdict.action, Action::Quarantine | Action::Reject))
+    {
+        let into = held.get_or_insert_with(|| Group {
+            verdict: Verdict {
+                action: Action::Quarantine,
+                reasons: Vec::new(),
+            },
+            subject_tag: None,
+            recipients: Vec::new(),
+        });
+        for reason in &group.verdict.reasons {
+            if !into.verdict.reasons.contains(reason) {
+                into.verdict.reasons.push(reason.clone());
+            }
+        }
+        into.recipients.extend(group.recipients.iter().cloned());
+    }
+    held
+}
+
 /// The envelope of `envelope` with only `recipients` (in envelope order).
 fn with_recipients(envelope: &Envelope, recipients: &[String]) -> Envelope {
     let mut out = envelope.clone();
     out.recipients
         .retain(|r| recipients.iter().any(|a| a == &r.address));
     out
-}
-
-/// The `X-Quarantd-Warning` header of the `tag` action, CRLF-terminated.
-fn warning_header(verdict: &Verdict) -> Vec<u8> {
-    let value = if verdict.reasons.is_empty() {
-        "tag".to_string()
-    } else {
-        verdict.reasons.join(", ")
-    };
-    format!("{TAG_HEADER}: {}\r\n", value.replace(['\r', '\n'], " ")).into_bytes()
 }
 
 /// The 4xx for a failed stage: a scanner that failed says so, anything else is internal.
@@ -551,12 +616,14 @@ fn stage_failure_reply(err: &StageError) -> Reply {
     Reply::new(451, text)
 }
 
-/// The one structured line per message.
+/// The one structured line per message; `scan` is `unscanned` when no scanner is configured
+/// (the field is left out otherwise).
 fn log_message(
     envelope: &Envelope,
     size: usize,
     committed: &Committed,
     reply: &Reply,
+    scan: Option<&str>,
     took: Duration,
 ) {
     let recipients: Vec<&str> = envelope
@@ -575,6 +642,7 @@ fn log_message(
         verdict = %committed.verdict.header_value(),
         outcome = %committed.outcome,
         reply = %reply,
+        scan = scan.map(tracing::field::display),
         ms = took.as_millis() as u64,
         "Message processed."
     );

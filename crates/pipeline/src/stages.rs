@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use quarantd_policy::{Decision, Direction, Group, Policy};
 
-use quarantd_core::{Action, Classified, Decomposed, Envelope, Label, Scanned, Verdict};
+use quarantd_core::{Classified, Decomposed, Envelope, Scanned, Verdict};
 
 /// A stage failed; the message gets a 4xx naming the stage.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -47,6 +47,12 @@ pub type ScanFuture<'a> = Pin<Box<dyn Future<Output = Result<Scanned, StageError
 pub trait Scan: Send + Sync {
     /// Scans the message and its parts.
     fn scan<'a>(&'a self, raw: &'a [u8], classified: Classified) -> ScanFuture<'a>;
+
+    /// True when this stage scans nothing although nobody chose that: each message's log
+    /// line then says `scan=unscanned`.
+    fn unscanned(&self) -> bool {
+        false
+    }
 }
 
 /// Everything known → verdict.
@@ -71,8 +77,9 @@ pub struct Plan {
     pub direction: Option<Direction>,
     /// The subject tag when the whole message is delivered with the `tag` action.
     pub subject_tag: Option<String>,
-    /// Recipients with different outcomes, one group per outcome (see `quarantd_policy`'s
-    /// `decide` module); empty when every recipient has the same outcome.
+    /// Recipients with different outcomes, one group per action (deliveries one per subject
+    /// tag; see `quarantd_policy`'s `decide` module); empty when every recipient has the
+    /// same outcome.
     pub split: Vec<Group>,
 }
 
@@ -201,65 +208,70 @@ impl Classify for NoClassify {
     }
 }
 
-/// No scanner configured: no findings. The scanning issue adds clamd and others.
+/// No scanner configured: no findings, and every message is logged `scan=unscanned`.
 pub struct NoScan;
 
 impl Scan for NoScan {
     fn scan<'a>(&'a self, _raw: &'a [u8], classified: Classified) -> ScanFuture<'a> {
-        Box::pin(async move {
-            Ok(Scanned {
-                classified,
-                findings: Vec::new(),
-            })
-        })
+        not_scanned(classified)
+    }
+
+    fn unscanned(&self) -> bool {
+        true
     }
 }
 
-/// The built-in decision until the policy issue lands: any finding → reject; any dangerous
-/// label → quarantine; otherwise pass, with the other labels named.
+/// No scanner, on purpose (`scan.none = true`): no findings, nothing logged about it.
+pub struct ScanNone;
+
+impl Scan for ScanNone {
+    fn scan<'a>(&'a self, _raw: &'a [u8], classified: Classified) -> ScanFuture<'a> {
+        not_scanned(classified)
+    }
+}
+
+fn not_scanned<'a>(classified: Classified) -> ScanFuture<'a> {
+    Box::pin(async move {
+        Ok(Scanned {
+            classified,
+            findings: Vec::new(),
+        })
+    })
+}
+
+/// The built-in decision, without `[policy]`: the decision of [`Policy::default`] (no local
+/// domains, so every message is inbound: a virus or a holding label → quarantine, otherwise
+/// pass with the labels named), so there is one rule for both. The plan's direction stays
+/// unknown (`None`): nobody configured local domains or networks.
 pub struct DefaultDecide;
 
 /// Labels that hold a message by default: the policy's own list, so the built-in decision
 /// and a `[policy]` without overrides hold the same.
 pub use quarantd_policy::HOLDING_LABELS;
 
+/// The built-in policy, validated once.
+fn builtin_policy() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(Policy::default)
+}
+
 impl Decide for DefaultDecide {
-    fn decide(&self, _envelope: &Envelope, scanned: &Scanned) -> Verdict {
-        if !scanned.findings.is_empty() {
-            let reasons = scanned
-                .findings
-                .iter()
-                .map(|f| format!("{}:{}", f.kind, f.name))
-                .collect();
-            return Verdict {
-                action: Action::Reject,
-                reasons,
-            };
-        }
-        let mut labels: Vec<Label> = scanned
-            .classified
-            .parts
-            .iter()
-            .flat_map(|p| p.part.labels.iter().copied())
-            .collect();
-        labels.sort();
-        labels.dedup();
-        let holds = labels.iter().any(|l| HOLDING_LABELS.contains(l));
-        Verdict {
-            action: if holds {
-                Action::Quarantine
-            } else {
-                Action::Pass
-            },
-            reasons: labels.iter().map(|l| l.to_string()).collect(),
-        }
+    fn decide(&self, envelope: &Envelope, scanned: &Scanned) -> Verdict {
+        quarantd_policy::decide(
+            builtin_policy(),
+            envelope,
+            scanned.classified.parts.iter().map(|p| &p.part),
+            &scanned.findings,
+        )
+        .verdict()
+        .clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quarantd_core::{Finding, Part, PartData, PartPath};
+    use quarantd_core::{Action, Finding, Label, Part, PartData, PartPath};
 
     fn scanned(labels: &[Label], findings: Vec<Finding>) -> Scanned {
         let part = Part {
@@ -492,7 +504,9 @@ mod tests {
                 false,
                 Action::Quarantine,
             ),
-            (&[], true, Action::Reject),
+            // A virus is held silently: the sender of inbound mail is unproven (backscatter).
+            (&[], true, Action::Quarantine),
+            (&[Label::Executable], true, Action::Quarantine),
         ];
         for (labels, virus, expected) in cases {
             let findings = if *virus {

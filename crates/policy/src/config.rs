@@ -13,7 +13,7 @@
 //! [policy.default.all]            # every direction, every domain without its own setting
 //! encrypted = "tag"
 //! [policy.default.outbound]       # one direction; wins over `all`
-//! virus = "reject"
+//! executable = "reject"
 //!
 //! [policy.domains."example.org"]  # a domain (or "*.example.org"): wins over the default
 //! subject_tag = "[SUSPICIOUS]"
@@ -27,9 +27,9 @@
 //!
 //! A domain's action for a key is found, first match wins, in: the domain's direction table,
 //! the domain's `all`, the default's direction table, the default's `all`, the built-in
-//! default ([`builtin_action`]: findings reject; `executable`, `script`, `vba-macro`,
-//! `xlm-macro`, `dde`, `encrypted`, `unscannable`, `path-traversal` quarantine; the rest
-//! pass).
+//! default ([`builtin_action`]: findings (viruses) quarantine in inbound mail and reject in
+//! outbound and internal mail; `executable`, `script`, `vba-macro`, `xlm-macro`, `dde`,
+//! `encrypted`, `unscannable`, `path-traversal` quarantine; the rest pass).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -180,7 +180,7 @@ impl DomainPolicy {
             .get(key)
             .or_else(|| table.get(crate::kinds::finding_key(key)))
             .copied()
-            .unwrap_or_else(|| builtin_action(key))
+            .unwrap_or_else(|| builtin_action(direction, key))
     }
 }
 
@@ -421,7 +421,7 @@ fn domain_policy(
                 .copied()
                 .unwrap_or_else(|| match parent {
                     Some(p) => p.action(direction, key),
-                    None => builtin_action(key),
+                    None => builtin_action(direction, key),
                 });
             resolved.insert(key.to_string(), action);
         }

@@ -11,27 +11,40 @@
 //! then reconciled ([`Decision::recipients`] keeps both, `wanted` and the `verdict` carried
 //! out):
 //!
-//! 1. **All recipients want the same action**: nothing changes. Pass/tag: deliver, answer the
-//!    relay's reply; quarantine: commit, 250; reject: 554; tempfail: 451.
-//! 2. **Any recipient wants tempfail**: the whole message is tempfailed (451). Delivering to the
+//! 1. **Any recipient wants tempfail**: the whole message is tempfailed (451). Delivering to the
 //!    others first would deliver them twice when the client retries all recipients, and
 //!    tempfail is what a retry can cure (a scanner down).
-//! 3. **Some, not all, recipients want reject**: their reject becomes **quarantine**. A reject
+//! 2. **Some, not all, recipients want reject**: their reject becomes **quarantine**. A reject
 //!    for some recipients cannot be said at the end of data; answering 5xx would bounce the
 //!    mail for everyone, answering 4xx would deliver the others again. Holding the copy keeps
 //!    it out of the mailbox just as well, the postmaster sees it, and the verdict reasons
 //!    (e.g. `virus:…`) still forbid self-release and ask for two approvals.
+//! 3. Otherwise every recipient keeps its action.
 //!
-//! After that the outcome is a set of [`Group`]s ([`Decision::groups`]) with one verdict each:
-//! the pipeline commits the quarantine group to the store first (one stored message with those
+//! Then the recipients are **grouped by action** ([`Decision::groups`]), never by their
+//! reasons: one group per action, its reasons the union of its recipients' reasons, except
+//! that deliveries (pass, tag) form one group per subject tag, because the delivered message
+//! differs by it. A tag group's `X-Quarantd-Warning` therefore names every reason any of its
+//! recipients was tagged for. When there is one group ([`Decision::is_uniform`]) the message
+//! has one outcome: pass/tag: deliver, answer the relay's reply; quarantine: commit, 250;
+//! reject (every recipient): a copy is stored, then 554; tempfail (anyone): 451. Recipients
+//! that want the same action for different reasons are one outcome — splitting them would
+//! leave groups (reject, tempfail) that no transaction carries.
+//!
+//! With several groups only pass, tag and quarantine remain (rules 1 and 2). The pipeline
+//! commits the quarantine group to the store first (one stored message with those
 //! recipients), then delivers each delivering group (pass; tag with its header and subject
 //! tag) in its own relay transaction with just those recipients, and answers **250** once
 //! every group is carried out durably ([`Decision::reply`] = [`Reply::Accept`]). If the store
 //! fails, nothing was delivered: 451. If a delivery fails with 4xx after the store commit, the
 //! answer is 451 and the retry stores the held copy a second time (the store can recognise it
-//! by upstream queue id, message hash and recipient); a 5xx from the relay for a delivering
-//! group is passed on. Groups of different subject tags are separate transactions: keep tags
-//! equal across domains to avoid that.
+//! by upstream queue id, message hash and recipient); a 5xx from the relay for the first
+//! delivering group, before anything was done, is passed on. Groups of different subject
+//! tags are separate transactions: keep tags equal across domains to avoid that.
+//!
+//! Whatever the decision, the pipeline checks before it sends any 2xx that every recipient
+//! of the transaction was delivered or held exactly once (`quarantd_pipeline::ledger`), and
+//! answers 451 otherwise: a 250 never leaves a recipient behind.
 
 use quarantd_core::{Action, Envelope, Finding, Part, PartPath, Verdict};
 
@@ -123,7 +136,8 @@ pub enum Reply {
     /// Carry out every group (deliver, hold), then answer 250 (or the relay's reply when the
     /// whole message is one delivering group).
     Accept,
-    /// Every recipient rejects: 554 with these reasons; nothing is delivered or held.
+    /// Every recipient rejects: 554 with these reasons (after the pipeline stored a copy);
+    /// nothing is delivered.
     Reject(Verdict),
     /// Tempfail the whole message: 451; nothing is delivered or held.
     Tempfail(Verdict),
@@ -144,20 +158,14 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Recipients grouped by outcome, in order of first appearance: every held recipient in
-    /// one quarantine group (one stored message; its reasons are the union), the others by
-    /// equal verdict and subject tag (each a relay transaction of its own).
+    /// Recipients grouped by the action carried out for them, in order of first appearance
+    /// (see the module documentation): one group per action, except that deliveries (pass,
+    /// tag) are one group per subject tag (each a relay transaction of its own). A group's
+    /// reasons are the union of its recipients' reasons, in order.
     pub fn groups(&self) -> Vec<Group> {
         let mut groups: Vec<Group> = Vec::new();
         for r in &self.recipients {
-            let held = r.verdict.action == Action::Quarantine;
-            match groups.iter_mut().find(|g| {
-                if held {
-                    g.verdict.action == Action::Quarantine
-                } else {
-                    g.verdict == r.verdict && g.subject_tag == r.subject_tag
-                }
-            }) {
+            match groups.iter_mut().find(|g| same_group(g, r)) {
                 Some(g) => {
                     g.recipients.push(r.recipient.clone());
                     for reason in &r.verdict.reasons {
@@ -176,11 +184,10 @@ impl Decision {
         groups
     }
 
-    /// True when every recipient has the same verdict and subject tag.
+    /// True when every recipient is in one group ([`Decision::groups`]): the same action
+    /// and, for deliveries, the same subject tag. Reasons may differ.
     pub fn is_uniform(&self) -> bool {
-        self.recipients
-            .windows(2)
-            .all(|w| w[0].verdict == w[1].verdict && w[0].subject_tag == w[1].subject_tag)
+        self.groups().len() <= 1
     }
 
     /// The reply at the end of data.
@@ -257,6 +264,13 @@ pub fn decide_from<'a>(
         recipients,
         summary,
     }
+}
+
+/// True when `r` is carried out together with the recipients of `g`: the same action, and
+/// for a delivery the same subject tag (the message delivered differs by it).
+fn same_group(g: &Group, r: &RecipientOutcome) -> bool {
+    g.verdict.action == r.verdict.action
+        && (!r.verdict.action.delivers() || g.subject_tag == r.subject_tag)
 }
 
 /// Label triggers in label order (then part order), then findings in scanner order.

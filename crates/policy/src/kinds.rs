@@ -2,6 +2,8 @@
 
 use quarantd_core::{Action, Label};
 
+use crate::direction::Direction;
+
 /// Every label, in the order of [`Label`].
 pub const ALL_LABELS: [Label; 13] = [
     Label::Executable,
@@ -56,10 +58,23 @@ pub(crate) fn finding_key(kind: &str) -> &str {
     }
 }
 
-/// Today's built-in decision: findings reject, holding labels quarantine, the rest passes.
-pub fn builtin_action(key: &str) -> Action {
+/// The built-in decision: holding labels quarantine, the rest passes; a finding (a virus) is
+/// held silently in inbound mail and rejected in the organisation's own (outbound,
+/// internal) mail.
+///
+/// Why not reject inbound viruses: quarantd filters after Postfix queued the mail, so a 5xx
+/// makes Postfix bounce to the envelope sender with up to 50 KB of the original — for
+/// inbound mail a usually forged address, i.e. malware mailed to a third party
+/// (backscatter). Holding it (amavis' `D_DISCARD` with a copy kept) tells nobody outside; the
+/// recipients and the postmaster are notified ([`crate::parties()`]). The sender of our own
+/// mail is a colleague whose client should see the refusal. A site that wants SMTP-time
+/// rejects sets `virus = "reject"` (sensible only in a before-queue set-up).
+pub fn builtin_action(direction: Direction, key: &str) -> Action {
     if FINDING_KINDS.contains(&key) {
-        Action::Reject
+        match direction {
+            Direction::Inbound => Action::Quarantine,
+            Direction::Outbound | Direction::Internal => Action::Reject,
+        }
     } else if HOLDING_LABELS.iter().any(|l| l.as_str() == key) {
         Action::Quarantine
     } else {
@@ -108,10 +123,17 @@ mod tests {
 
     #[test]
     fn builtin_actions() {
-        assert_eq!(builtin_action("virus"), Action::Reject);
-        assert_eq!(builtin_action("other-finding"), Action::Reject);
-        assert_eq!(builtin_action("vba-macro"), Action::Quarantine);
-        assert_eq!(builtin_action("source-code"), Action::Pass);
+        use Direction::*;
+        for (direction, finding) in [
+            (Inbound, Action::Quarantine),
+            (Outbound, Action::Reject),
+            (Internal, Action::Reject),
+        ] {
+            assert_eq!(builtin_action(direction, "virus"), finding, "{direction:?}");
+            assert_eq!(builtin_action(direction, "other-finding"), finding);
+            assert_eq!(builtin_action(direction, "vba-macro"), Action::Quarantine);
+            assert_eq!(builtin_action(direction, "source-code"), Action::Pass);
+        }
         assert_eq!(finding_key("virus"), "virus");
         assert_eq!(finding_key("phishing"), "other-finding");
     }

@@ -42,8 +42,9 @@ pub use kinds::{builtin_action, parse_action, HOLDING_LABELS};
 pub use parties::{parties, Event, Party};
 pub use subject::apply_subject_tag;
 
-/// A validated policy. [`Policy::default`] is the built-in one: no local domains, loopback as
-/// the only local network, today's actions for every direction.
+/// A validated policy. [`Policy::default`] is the built-in one: no local domains (so all mail
+/// is inbound), loopback as the only local network, the built-in actions
+/// ([`builtin_action`]) for every direction.
 #[derive(Debug, Clone)]
 pub struct Policy {
     local_domains: DomainSet,

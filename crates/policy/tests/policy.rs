@@ -190,12 +190,21 @@ fn defaults_reproduce_the_built_in_decision_in_every_direction() {
             }
             let parts = [part("1", &[Label::Executable, Label::SourceCode])];
             let d = decide(policy, env, &parts, &[virus("Eicar-Signature")]);
+            // A virus in inbound mail is held silently (the sender is unproven: no 5xx that
+            // Postfix would bounce to it); in our own mail it is rejected.
+            let virus_action = if d.direction == Direction::Inbound {
+                Action::Quarantine
+            } else {
+                Action::Reject
+            };
             assert_eq!(
                 d.verdict(),
                 &Verdict {
-                    action: Action::Reject,
+                    action: virus_action,
                     reasons: vec!["executable".into(), "virus:Eicar-Signature".into()],
-                }
+                },
+                "env {i}, {:?}",
+                d.direction
             );
             let d = decide(policy, env, &[part("1", &[])], &[]);
             assert_eq!(d.verdict(), &Verdict::pass());
@@ -376,10 +385,27 @@ fn action_matrix_with_exceptions() {
             None,
             Action::Pass,
         ),
-        // Findings: virus keeps the built-in reject; other kinds use other-finding.
+        // Findings: the built-in virus action is quarantine inbound, reject in our own mail;
+        // other kinds use other-finding.
         (
             outside,
             "a@remote.test",
+            "b@example.org",
+            &[],
+            Some("virus"),
+            Action::Quarantine,
+        ),
+        (
+            inside,
+            "a@example.org",
+            "b@remote.test",
+            &[],
+            Some("virus"),
+            Action::Reject,
+        ),
+        (
+            inside,
+            "a@example.org",
             "b@example.org",
             &[],
             Some("virus"),
@@ -825,7 +851,91 @@ fn a_reject_turned_quarantine_keeps_its_reasons_and_the_summary_names_them() {
         ["executable", "double-extension"]
     );
     assert!(
-        !d.is_uniform(),
-        "the recipients' verdicts differ in their reasons"
+        d.is_uniform(),
+        "one action for everyone: the reasons are merged, not split"
     );
+}
+
+/// Issue 11 A1: recipients whose outcomes differ only in their reasons are one outcome. A
+/// tempfail (or reject) for every recipient, for different reasons each, used to be split
+/// into groups the pipeline did not carry out: 250 and the message was gone.
+#[test]
+fn recipients_are_grouped_by_action_whatever_their_reasons() {
+    let both = [part("2", &[Label::Executable]), part("3", &[Label::Script])];
+    let env = || {
+        envelope(
+            Some("198.51.100.9"),
+            "s@remote.test",
+            &["u@a.example", "v@b.example"],
+        )
+    };
+    for action in ["tempfail", "reject"] {
+        let p = policy(&format!(
+            "[policy]\n[policy.default.inbound]\nexecutable = \"{action}\"\nscript = \"{action}\"\n\
+             [policy.domains.\"a.example\".inbound]\nscript = \"pass\"\n"
+        ));
+        let d = decide(&p, &env(), &both, &[]);
+        assert_eq!(d.recipients[0].verdict.reasons, ["executable"], "{action}");
+        assert_eq!(
+            d.recipients[1].verdict.reasons,
+            ["executable", "script"],
+            "{action}"
+        );
+        assert!(d.is_uniform(), "{action}: one action for everyone");
+        let groups = d.groups();
+        assert_eq!(groups.len(), 1, "{action}: {groups:?}");
+        assert_eq!(groups[0].recipients, ["u@a.example", "v@b.example"]);
+        let merged = Verdict {
+            action: quarantd_policy::parse_action(action).unwrap(),
+            reasons: vec!["executable".into(), "script".into()],
+        };
+        assert_eq!(groups[0].verdict, merged, "{action}");
+        assert_eq!(d.verdict(), &merged, "{action}");
+        let expected = if action == "tempfail" {
+            Reply::Tempfail(merged)
+        } else {
+            Reply::Reject(merged)
+        };
+        assert_eq!(d.reply(), expected);
+    }
+    // Tag for both, for different reasons and the same subject tag: one delivery whose
+    // warning names every reason; a different subject tag is a delivery of its own.
+    let tags = |b_tag: &str| {
+        policy(&format!(
+            "[policy]\nsubject_tag = \"[X]\"\n[policy.default.inbound]\nexecutable = \"tag\"\nscript = \"tag\"\n\
+             [policy.domains.\"a.example\".inbound]\nscript = \"pass\"\n\
+             [policy.domains.\"b.example\"]\nsubject_tag = \"{b_tag}\"\n"
+        ))
+    };
+    let d = decide(&tags("[X]"), &env(), &both, &[]);
+    assert!(d.is_uniform());
+    let groups = d.groups();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        groups[0].headers(),
+        [(
+            "X-Quarantd-Warning".to_string(),
+            "executable, script".to_string()
+        )]
+    );
+    let d = decide(&tags("[Y]"), &env(), &both, &[]);
+    assert!(!d.is_uniform());
+    let groups = d.groups();
+    assert_eq!(groups.len(), 2, "{groups:?}");
+    assert_eq!(groups[1].subject_tag.as_deref(), Some("[Y]"));
+}
+
+/// Issue 11 A9: an inbound virus is held, and nobody outside hears of it — neither a 5xx
+/// that Postfix would bounce to the (forged) sender nor a notification to the sender.
+#[test]
+fn an_inbound_virus_is_held_and_its_sender_is_never_told() {
+    for p in [Policy::default(), policy(SITE)] {
+        let env = envelope(Some("192.0.2.7"), "a@remote.test", &["b@example.org"]);
+        let d = decide(&p, &env, &[part("2", &[])], &[virus("Eicar-Signature")]);
+        assert_eq!(d.direction, Direction::Inbound);
+        assert_eq!(d.verdict().action, Action::Quarantine);
+        assert_eq!(d.reply(), Reply::Accept);
+        let told = parties(Event::Quarantined, d.direction);
+        assert!(told.iter().all(|p| !p.is_sender()), "{told:?}");
+    }
 }

@@ -20,6 +20,9 @@ use crate::config::Check;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawScan {
+    /// Run without a virus scanner on purpose: no warning at start, no `scan=unscanned` per
+    /// message. An error together with a configured scanner.
+    pub none: bool,
     pub scanners: Vec<String>,
     pub backups: BTreeMap<String, String>,
     pub send_raw_message: bool,
@@ -40,6 +43,7 @@ pub struct RawScan {
 impl Default for RawScan {
     fn default() -> Self {
         RawScan {
+            none: false,
             scanners: Vec::new(),
             backups: BTreeMap::new(),
             send_raw_message: false,
@@ -126,6 +130,8 @@ fn default_version_ttl() -> u64 {
 /// Validated `[scan]`.
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
+    /// `scan.none = true`: no scanner, on purpose.
+    pub none: bool,
     /// clamd, when `scan.clamd.address` is set.
     pub clamd: Option<ClamdConfig>,
     /// How often the daemon PINGs clamd between messages (`None`: only at start).
@@ -163,6 +169,15 @@ impl RawScan {
             names.push("clamd");
         }
         self.check_names(check, &names, &commands);
+        if self.none && !names.is_empty() {
+            check.fail(
+                "scan.none",
+                format!(
+                    "true means no virus scanner, but {} configured (remove scan.none or the scanner)",
+                    names.join(", ")
+                ),
+            );
+        }
         let policy = FailurePolicy {
             down: on_failure(check, "scan.on_down", &self.on_down),
             timeout: on_failure(check, "scan.on_timeout", &self.on_timeout),
@@ -170,6 +185,7 @@ impl RawScan {
             size_limit: on_failure(check, "scan.on_size_limit", &self.on_size_limit),
         };
         ScanSettings {
+            none: self.none,
             clamd,
             clamd_ping_interval: (self.clamd.ping_interval_secs > 0)
                 .then(|| Duration::from_secs(self.clamd.ping_interval_secs)),

@@ -93,7 +93,11 @@ pub async fn stages_for(settings: &Settings) -> Stages {
         stages = stages.with_policy(Arc::clone(policy));
     }
     let Some((stage, scanner)) = settings.scan.stage() else {
-        tracing::warn!("No virus scanner configured (scan.clamd.address, [[scan.command]]): messages are not scanned.");
+        if settings.scan.none {
+            tracing::info!("Running without a virus scanner (scan.none = true).");
+            return stages.with_scanner(Box::new(quarantd_pipeline::stages::ScanNone));
+        }
+        tracing::warn!("No virus scanner configured: messages are not scanned for viruses and each one is logged with scan=unscanned. Configure clamd with scan.clamd.address (or serve --clamd ADDR) or another engine with [[scan.command]]; or set scan.none = true to run without one on purpose.");
         return stages;
     };
     tracing::info!(engine = scanner.engine(), "Virus scanning enabled.");

@@ -1,7 +1,7 @@
 //! Notifications and policy end to end, through `serve` and the quarantine CLI with a real
 //! SMTP sink: the `tag` action, a notification retried after a 4xx, outbound mail (the
 //! internal sender is told, the external recipient is not), list mail (its sender gets
-//! nothing), a rejected virus (a shell "scanner"), the workflow events sent by the CLI
+//! nothing), a virus (a shell "scanner": held silently inbound, rejected outbound), the workflow events sent by the CLI
 //! (`release-requested`, `approval-needed`, `released`, `deleted`) and a CLI notification
 //! that cannot be sent, and the split delivery's failure after the held group was committed.
 
@@ -386,35 +386,68 @@ async fn list_mail_sender_is_never_told() {
     client.cmd("QUIT").await.ok();
 }
 
+/// A command-line "scanner": anything containing the marker is a virus.
+const MARKER_SCANNER: &str = "[[scan.command]]\nname = \"marker\"\n\
+    command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
+    clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
+
+fn infected(from: &str, to: &str, marker: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {marker}\r\nMessage-ID: <{marker}@example.net>\r\n\r\nhello VIRUS-MARKER-7\r\n"
+    )
+    .into_bytes()
+}
+
+/// The id of the only message in the quarantine.
+fn only_stored(daemon: &Daemon) -> (String, String) {
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["messages"].as_array().unwrap().len(), 1, "{out}");
+    let id = list["messages"][0]["id"].as_str().unwrap().to_string();
+    (store, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rejected_virus_is_notified() {
-    // A command-line "scanner": anything containing the marker is a virus.
-    let scanner = "[[scan.command]]\nname = \"marker\"\n\
-        command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
-        clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
-    let (_keys, sink, daemon) = setup(true, scanner).await;
+async fn inbound_virus_is_held_silently_and_never_told_to_its_sender() {
+    let (_keys, sink, daemon) = setup(true, MARKER_SCANNER).await;
     let mut client = client(&daemon, "192.0.2.9").await;
-    let raw = b"From: s@example.net\r\nTo: b@example.org\r\nSubject: v1\r\nMessage-ID: <v1@example.net>\r\n\r\nhello VIRUS-MARKER-7\r\n".to_vec();
+    let raw = infected("s@example.net", "b@example.org", "v1");
+    let id = hold(&mut client, "s@example.net", &["b@example.org"], &raw).await;
+    let msgs = settled(&sink, 2).await;
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    assert!(
+        msgs.iter()
+            .all(|m| !m.rcpts.iter().any(|r| r == "s@example.net")),
+        "no backscatter to the sender"
+    );
+    let body = text(note_to(&msgs, "b@example.org"));
+    assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
+    assert!(body.contains("Test-Marker"), "{body}");
+    let (store, stored) = only_stored(&daemon);
+    assert_eq!(stored, id);
+    audited(&store, &id, &["notify-sent", "event=quarantined"], 2).await;
+    client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_virus_is_rejected_and_the_internal_sender_is_told() {
+    let (_keys, sink, daemon) = setup(true, MARKER_SCANNER).await;
+    let mut client = client(&daemon, "10.0.0.5").await;
+    let raw = infected("a@example.org", "x@remote.test", "v2");
     let reply = client
-        .send_message("s@example.net", &["b@example.org"], &raw)
+        .send_message("a@example.org", &["x@remote.test"], &raw)
         .await
         .unwrap();
     assert_eq!(reply.code, 554, "{reply}");
     assert!(reply.text().contains("virus:Test-Marker"), "{reply}");
     let msgs = settled(&sink, 2).await;
-    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    assert_eq!(notes_to(&msgs), ["a@example.org", "postmaster@example.org"]);
     assert!(msgs
         .iter()
-        .all(|m| !m.rcpts.iter().any(|r| r == "s@example.net")));
-    let to_rcpt = note_to(&msgs, "b@example.org");
-    let body = text(to_rcpt);
-    assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
-    assert!(body.contains("Test-Marker"), "{body}");
-    let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let id = list["messages"][0]["id"].as_str().unwrap().to_string();
+        .all(|m| !m.rcpts.iter().any(|r| r == "x@remote.test")));
+    let (store, id) = only_stored(&daemon);
     audited(&store, &id, &["notify-sent", "event=rejected"], 2).await;
     client.cmd("QUIT").await.ok();
 }

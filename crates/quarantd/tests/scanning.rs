@@ -1,6 +1,7 @@
 //! Virus scanning end to end on a real clamd (Debian's clamav-daemon, a private instance
-//! with a signature directory this test writes): detections in every wrapping are rejected
-//! with 554, the clean corpus gets no finding, clamd down or silent gives 4xx, own signatures
+//! with a signature directory this test writes): detections in every wrapping are held in
+//! the quarantine (inbound viruses by default: no 554 that Postfix would bounce to a forged
+//! sender), the clean corpus gets no finding, clamd down or silent gives 4xx, own signatures
 //! take effect without a restart, a repeated attachment is answered from the cache, and the
 //! daemon logs when clamd stops or starts answering its PINGs.
 
@@ -141,6 +142,32 @@ fn with_attachment(marker: &str, name: &str, content: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A message with EICAR and `big` attached (base64).
+fn eicar_and(marker: &str, big: &[u8]) -> Vec<u8> {
+    format!(
+        "From: a@example.net\r\nTo: b@example.org\r\nSubject: {marker}\r\nMessage-ID: <{marker}@example.net>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        base64(&eicar()),
+        base64(big)
+    )
+    .into_bytes()
+}
+
+/// `n` bytes that look like nothing (no magic, not text).
+fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// `inner` forwarded as a message/rfc822 attachment.
 fn nested(marker: &str, inner: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -250,7 +277,7 @@ fn testfile(name: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn viruses_are_rejected_bare_zipped_in_7z_and_nested() {
+async fn viruses_are_held_bare_zipped_in_7z_and_nested() {
     let setup = Setup::start();
     let clam = format!("{TESTFILES}/clam.exe");
     setup.add_signature(&["add", &clam, "--name", "Test.ClamExe"]);
@@ -316,8 +343,11 @@ async fn viruses_are_rejected_bare_zipped_in_7z_and_nested() {
     ];
     for (label, message, virus) in cases {
         let reply = send(&daemon, &message).await;
-        assert_eq!(reply.code, 554, "{label}: {reply}");
-        assert!(reply.text().starts_with("5.7.1"), "{label}: {reply}");
+        assert_eq!(reply.code, 250, "{label}: {reply}");
+        assert!(
+            reply.text().contains("held in quarantine as"),
+            "{label}: {reply}"
+        );
         assert!(
             reply.text().contains(virus),
             "{label}: {reply} names {virus}"
@@ -332,11 +362,7 @@ async fn viruses_are_rejected_bare_zipped_in_7z_and_nested() {
         ..Default::default()
     };
     let copies = store.list(&filter).await.unwrap();
-    assert_eq!(
-        copies.messages.len(),
-        9,
-        "each rejected message left a quarantine copy"
-    );
+    assert_eq!(copies.messages.len(), 9, "each message is held");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -472,7 +498,8 @@ async fn signatures_added_later_are_detected_without_a_restart() {
         &with_attachment("after", "p.bin", payload.as_bytes()),
     )
     .await;
-    assert_eq!(after.code, 554, "{after}");
+    assert_eq!(after.code, 250, "{after}");
+    assert!(after.text().contains("held in quarantine as"), "{after}");
     assert!(after.text().contains("Local.Fresh"), "{after}");
 
     setup.add_signature(&[
@@ -487,7 +514,8 @@ async fn signatures_added_later_are_detected_without_a_restart() {
         &with_attachment("m", "i.zip", &zip("invoice42.scr", b"MZ harmless")),
     )
     .await;
-    assert_eq!(member.code, 554, "{member}");
+    assert_eq!(member.code, 250, "{member}");
+    assert!(member.text().contains("held in quarantine as"), "{member}");
     assert!(member.text().contains("Local.InvoiceScr"), "{member}");
 
     setup.add_signature(&["remove", "Local.Fresh"]);
@@ -592,4 +620,66 @@ fn bad_signature_input_is_refused_with_a_clear_error() {
         "Local.Ok",
     ]);
     assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
+}
+
+/// Issue 11 A3: a detection is kept when another item of the message is over a scanner's
+/// limits — the message is held (or rejected) as a virus, with `unscannable` on top, never
+/// as merely unscannable.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detection_survives_another_item_over_the_size_limit() {
+    let setup = Setup::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[scan.clamd]\naddress = \"{}\"\nmax_stream_size = 4096\n",
+            setup.clamd.socket().display()
+        ),
+    )
+    .unwrap();
+    let message = dir.path().join("m.eml");
+    std::fs::write(&message, eicar_and("limit", &noise(20_000))).unwrap();
+    let (code, out, err) = common::cli(&[
+        "inspect",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        message.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["action"], "quarantine", "{out}");
+    let reasons = json["reasons"].to_string();
+    assert!(reasons.contains("virus:Test.EICAR-Body"), "{out}");
+    assert!(reasons.contains("unscannable"), "{out}");
+    let findings = json["findings"].as_array().expect("findings kept");
+    assert_eq!(findings.len(), 1, "{out}");
+    assert!(
+        findings[0]["name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Test.EICAR-Body")),
+        "{out}"
+    );
+    let root = &json["parts"][0];
+    assert!(
+        root["unscannable_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("size-limit")),
+        "the failure is recorded beside the finding: {out}"
+    );
+
+    // The daemon holds it with the virus reason (so the virus approvals apply).
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let scan = format!(
+        "{}max_stream_size = 4096\n",
+        setup.scan_section(&setup.clamd.socket().display().to_string())
+    );
+    let daemon = daemon_with_scan(&sink, scan).await;
+    let reply = send(&daemon, &eicar_and("limit2", &noise(20_000))).await;
+    assert_eq!(reply.code, 250, "{reply}");
+    assert!(reply.text().contains("held in quarantine as"), "{reply}");
+    assert!(reply.text().contains("virus:Test.EICAR-Body"), "{reply}");
+    assert!(reply.text().contains("unscannable"), "{reply}");
+    assert!(sink.messages().is_empty());
 }

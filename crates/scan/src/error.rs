@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::scanner::Detection;
+
 /// Why a scanner gave no verdict. The pipeline chooses per kind between a temporary failure
 /// and quarantine as `unscannable`; none of them ever means "clean".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +46,10 @@ pub struct ScanError {
     pub kind: FailureKind,
     /// What happened, e.g. `connect to /run/clamav/clamd.ctl: No such file or directory`.
     pub detail: String,
+    /// What was found in the same content before or beside the failure (clamd's `FOUND`
+    /// records next to a limit; an engine of [`crate::AllOf`] that answered while another
+    /// failed). Never to be dropped: the content is infected whatever else failed.
+    pub detections: Vec<Detection>,
 }
 
 impl ScanError {
@@ -53,7 +59,14 @@ impl ScanError {
             engine: engine.into(),
             kind,
             detail: detail.into(),
+            detections: Vec::new(),
         }
+    }
+
+    /// This failure, with `detections` made in the same content added.
+    pub fn with_detections(mut self, detections: impl IntoIterator<Item = Detection>) -> Self {
+        self.detections.extend(detections);
+        self
     }
 
     /// True when trying again later may succeed (down, timeout, engine error).

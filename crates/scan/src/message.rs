@@ -11,7 +11,7 @@ use crate::cache::{CacheLimits, VerdictCache};
 use crate::error::{FailureKind, ScanError};
 use crate::generation::GenerationWatch;
 use crate::plan::{plan, Item};
-use crate::scanner::{Outcome, Scanner};
+use crate::scanner::{Detection, Outcome, Scanner};
 
 /// Settings of a [`MessageScanner`].
 #[derive(Debug, Clone, Default)]
@@ -22,11 +22,15 @@ pub struct MessageScannerConfig {
     pub cache: CacheLimits,
 }
 
-/// What scanning one message gave.
+/// What scanning one message gave: every detection of every item, and beside them every
+/// item that could not be scanned. A failure never hides a finding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageReport {
     /// One finding per detection, with engine, name and part.
     pub findings: Vec<Finding>,
+    /// The items no verdict came for, each failure naming its part (`... (part 2)`). Not
+    /// empty means the message was not fully scanned: never clean.
+    pub failures: Vec<ScanError>,
     /// Items planned.
     pub items: usize,
     /// Items answered from the verdict cache.
@@ -84,8 +88,11 @@ impl MessageScanner {
         &self.stats
     }
 
-    /// Scans the message `raw` decomposed into `parts`. A failure of any scan fails the
-    /// whole message (its detail names the part): nothing is ever assumed clean.
+    /// Scans the message `raw` decomposed into `parts`. An item that fails is recorded in
+    /// [`MessageReport::failures`] (its detail names the part) and the other items are still
+    /// scanned, so that every detection is reported beside the failures; `Err` only when the
+    /// scanner gave no verdict at all (down before the first item). Nothing is ever assumed
+    /// clean: the caller must treat failures as such.
     pub async fn scan_message(
         &self,
         raw: &[u8],
@@ -101,7 +108,7 @@ impl MessageScanner {
             return Ok(report);
         }
         let result = self.scan_items(&items, &mut report).await;
-        self.count(&report, result.is_err());
+        self.count(&report, result.is_err() || !report.failures.is_empty());
         result?;
         tracing::info!(
             target: "quarantd::scan",
@@ -111,6 +118,7 @@ impl MessageScanner {
             cache_hits = report.cache_hits,
             total_cache_hits = self.stats.cache_hits.load(Ordering::Relaxed),
             findings = report.findings.len(),
+            failures = report.failures.len(),
             us = started.elapsed().as_micros() as u64,
             "Message scanned."
         );
@@ -159,54 +167,58 @@ impl MessageScanner {
         let data: Vec<&[u8]> = unique.iter().map(|&i| items[i].data).collect();
         let batch = self.scanner.scan_batch(&data, &select).await?;
         let (epoch, mut cached) = hits.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut outcomes = Vec::with_capacity(unique.len());
-        for ((k, &i), scanned) in unique.iter().enumerate().zip(batch.outcomes) {
+        let mut scanned = batch.outcomes.into_iter();
+        // Per unique item: its detections, and its failure when it got no verdict.
+        let mut verdicts: Vec<(Vec<Detection>, Option<ScanError>)> = Vec::new();
+        for (k, &i) in unique.iter().enumerate() {
             let item = &items[i];
-            let outcome = match (cached[k].take(), scanned) {
+            let verdict = match (cached[k].take(), scanned.next().flatten()) {
                 (Some(outcome), _) => {
                     report.cache_hits += 1;
                     tracing::debug!(target: "quarantd::scan", part = %item.path, "Verdict cache hit.");
-                    outcome
+                    (outcome.detections().to_vec(), None)
                 }
-                (None, Some(result)) => {
+                (None, Some(Ok(outcome))) => {
                     report.scanned += 1;
-                    let outcome = result.map_err(|err| in_part(err, &item.path))?;
                     if let (Some(epoch), true) = (epoch.as_deref(), generation.settled) {
                         self.cache.put(epoch, shas[i], outcome.clone());
                     }
-                    outcome
+                    (outcome.detections().to_vec(), None)
                 }
-                (None, None) => {
-                    return Err(in_part(
-                        ScanError::new(
-                            self.scanner.name(),
-                            FailureKind::EngineError,
-                            "no verdict for this part",
-                        ),
-                        &item.path,
-                    ))
+                (None, Some(Err(mut err))) => {
+                    report.scanned += 1;
+                    let found = std::mem::take(&mut err.detections);
+                    (found, Some(in_part(err, &item.path)))
                 }
+                (None, None) => (Vec::new(), Some(self.no_verdict(&item.path))),
             };
-            outcomes.push(outcome);
-        }
-        if outcomes.len() != unique.len() {
-            return Err(ScanError::new(
-                self.scanner.name(),
-                FailureKind::EngineError,
-                "fewer verdicts than parts",
-            ));
+            verdicts.push(verdict);
         }
         for (item, &k) in items.iter().zip(&slot) {
-            report
-                .findings
-                .extend(outcomes[k].detections().iter().map(|d| Finding {
-                    kind: "virus".into(),
-                    engine: d.engine.clone(),
-                    name: d.name.clone(),
-                    part: Some(item.path.clone()),
-                }));
+            let (detections, _) = &verdicts[k];
+            report.findings.extend(detections.iter().map(|d| Finding {
+                kind: "virus".into(),
+                engine: d.engine.clone(),
+                name: printable(&d.name),
+                part: Some(item.path.clone()),
+            }));
         }
+        report
+            .failures
+            .extend(verdicts.into_iter().filter_map(|(_, failure)| failure));
         Ok(())
+    }
+
+    /// The failure of an item the scanner gave no verdict for.
+    fn no_verdict(&self, path: &PartPath) -> ScanError {
+        in_part(
+            ScanError::new(
+                self.scanner.name(),
+                FailureKind::EngineError,
+                "no verdict for this part",
+            ),
+            path,
+        )
     }
 
     fn count(&self, report: &MessageReport, failed: bool) {
@@ -221,6 +233,17 @@ impl MessageScanner {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// A scanner's name for a detection with every control character (CR, LF, ESC, …) a space:
+/// the name goes into headers, logs, the store and notifications, and a scanner's output is
+/// not to be trusted with line breaks.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
 }
 
 fn in_part(mut err: ScanError, path: &PartPath) -> ScanError {
@@ -312,6 +335,15 @@ mod tests {
         );
     }
 
+    #[test]
+    fn finding_names_have_no_control_characters() {
+        assert_eq!(
+            printable("Evil\r\nX-Injected: yes\u{1b}"),
+            "Evil  X-Injected: yes"
+        );
+        assert_eq!(printable("Eicar-Signature"), "Eicar-Signature");
+    }
+
     #[tokio::test]
     async fn a_repeated_attachment_is_scanned_once_until_the_version_changes() {
         let (scanner, scans, version) = evil();
@@ -341,17 +373,80 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn failures_fail_the_message_and_are_never_cached() {
+    async fn failures_are_reported_per_part_and_never_cached() {
         let scanner = MessageScanner::new(
             Box::new(Fixed::new("down", Err(FailureKind::Timeout))),
             GenerationWatch::new(None, Duration::ZERO),
             MessageScannerConfig::default(),
         );
         let parts = [part("", b""), part("1", b"x")];
-        let err = scanner.scan_message(b"r", &parts).await.unwrap_err();
+        let report = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert!(report.findings.is_empty());
+        assert_eq!(report.failures.len(), 1, "{report:?}");
+        let err = &report.failures[0];
         assert_eq!(err.kind, FailureKind::Timeout);
         assert!(err.detail.contains("(part 1)"), "{err}");
         assert_eq!(scanner.stats().failures.load(Ordering::Relaxed), 1);
+        let again = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!((again.cache_hits, again.failures.len()), (0, 1));
+    }
+
+    /// Infected when the content contains "evil"; over its size limit when longer than 16
+    /// bytes; down (transient) when it contains "down".
+    struct Limited;
+
+    impl Scanner for Limited {
+        fn name(&self) -> &str {
+            "limited"
+        }
+        fn scan<'a>(&'a self, data: &'a [u8]) -> BoxFuture<'a, Result<Outcome, ScanError>> {
+            let answer = if data.windows(4).any(|w| w == b"down") {
+                Err(ScanError::new("limited", FailureKind::Down, "went away"))
+            } else if data.len() > 16 {
+                Err(ScanError::new("limited", FailureKind::SizeLimit, "too big"))
+            } else if data.windows(4).any(|w| w == b"evil") {
+                Ok(infected("limited", "Test.Evil"))
+            } else {
+                Ok(Outcome::Clean)
+            };
+            Box::pin(async move { answer })
+        }
+        fn signature_version(&self) -> BoxFuture<'_, Result<Option<String>, ScanError>> {
+            Box::pin(async { Ok(Some("v".into())) })
+        }
+    }
+
+    /// Issue 11 A3: a detection is kept whatever order the items fail in.
+    #[tokio::test]
+    async fn a_detection_is_kept_beside_another_items_failure() {
+        let scanner = MessageScanner::new(
+            Box::new(Limited),
+            GenerationWatch::new(None, Duration::ZERO),
+            MessageScannerConfig::default(),
+        );
+        let big = [b'x'; 64];
+        for parts in [
+            vec![part("", b""), part("1", &big), part("2", b"evil")],
+            vec![part("", b""), part("1", b"evil"), part("2", &big)],
+        ] {
+            let report = scanner.scan_message(b"r", &parts).await.unwrap();
+            assert_eq!(report.findings.len(), 1, "{report:?}");
+            assert_eq!(report.findings[0].name, "Test.Evil");
+            assert_eq!(report.failures.len(), 1, "{report:?}");
+            assert_eq!(report.failures[0].kind, FailureKind::SizeLimit);
+        }
+        // A transient failure first stops the batch (the engine is gone): the items after
+        // it are failures too, never clean; a detection before it is kept.
+        let parts = [
+            part("", b""),
+            part("1", b"evil"),
+            part("2", b"down"),
+            part("3", b"ok"),
+        ];
+        let report = scanner.scan_message(b"r", &parts).await.unwrap();
+        assert_eq!(report.findings.len(), 1, "{report:?}");
+        let kinds: Vec<FailureKind> = report.failures.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FailureKind::Down, FailureKind::EngineError]);
     }
 
     #[tokio::test]

@@ -65,8 +65,10 @@ pub trait Scanner: Send + Sync {
     /// verdict cache), and scans those. Outcome `i` belongs to `items[i]`; `None` for an
     /// item not selected (or not reached after a failure, which the caller treats as a
     /// failure). The default asks [`Scanner::signature_version`] and then
-    /// [`Scanner::scan`] one item after the other, stopping at the first failure; clamd
-    /// overrides it with one session for the whole batch.
+    /// [`Scanner::scan`] one item after the other, stopping at the first transient failure
+    /// (an engine that is down or too slow is so for the next item too) and going on after a
+    /// size limit (the next item may hold a detection); clamd overrides it with one session
+    /// for the whole batch.
     fn scan_batch<'a>(
         &'a self,
         items: &'a [&'a [u8]],
@@ -82,9 +84,9 @@ pub trait Scanner: Send + Sync {
                     continue;
                 }
                 let outcome = self.scan(data).await;
-                let failed = outcome.is_err();
+                let transient = outcome.as_ref().is_err_and(ScanError::is_transient);
                 outcomes.push(Some(outcome));
-                if failed {
+                if transient {
                     break;
                 }
             }
@@ -129,7 +131,8 @@ impl<S: Scanner + ?Sized> Scanner for Box<S> {
     }
 }
 
-/// Several engines at once: every one must answer; the detections of all are merged.
+/// Several engines at once: every one must answer; the detections of all are merged. When
+/// one fails, the others are still asked, and the failure carries every detection made.
 pub struct AllOf {
     name: String,
     scanners: Vec<Box<dyn Scanner>>,
@@ -155,12 +158,20 @@ impl Scanner for AllOf {
     fn scan<'a>(&'a self, data: &'a [u8]) -> BoxFuture<'a, Result<Outcome, ScanError>> {
         Box::pin(async move {
             let mut detections = Vec::new();
+            let mut failure: Option<ScanError> = None;
             for scanner in &self.scanners {
-                if let Outcome::Infected(found) = scanner.scan(data).await? {
-                    detections.extend(found);
+                match scanner.scan(data).await {
+                    Ok(outcome) => detections.extend(outcome.detections().iter().cloned()),
+                    Err(mut err) => {
+                        detections.append(&mut err.detections);
+                        failure.get_or_insert(err);
+                    }
                 }
             }
-            Ok(Outcome::from_detections(detections))
+            match failure {
+                Some(err) => Err(err.with_detections(detections)),
+                None => Ok(Outcome::from_detections(detections)),
+            }
         })
     }
 
@@ -215,7 +226,17 @@ impl Scanner for Failover {
                         error = %err,
                         "Primary scanner failed; asking the backup."
                     );
-                    self.backup.scan(data).await
+                    // What the primary found before it failed is kept either way.
+                    let found = err.detections;
+                    match self.backup.scan(data).await {
+                        Ok(outcome) if found.is_empty() => Ok(outcome),
+                        Ok(outcome) => {
+                            let mut all = found;
+                            all.extend(outcome.detections().iter().cloned());
+                            Ok(Outcome::Infected(all))
+                        }
+                        Err(backup_err) => Err(backup_err.with_detections(found)),
+                    }
                 }
             }
         })
@@ -307,6 +328,49 @@ pub(crate) mod tests {
             Box::new(Fixed::new("b", Err(FailureKind::Timeout))),
         ]);
         assert_eq!(all.scan(b"x").await.unwrap_err().kind, FailureKind::Timeout);
+    }
+
+    /// Found "X" and then hit a limit (clamd with AllowAllMatchScan).
+    struct FoundThenLimit;
+
+    impl Scanner for FoundThenLimit {
+        fn name(&self) -> &str {
+            "p"
+        }
+        fn scan<'a>(&'a self, _: &'a [u8]) -> BoxFuture<'a, Result<Outcome, ScanError>> {
+            let err = ScanError::new("p", FailureKind::SizeLimit, "limit")
+                .with_detections(infected("p", "X").detections().to_vec());
+            Box::pin(async move { Err(err) })
+        }
+        fn signature_version(&self) -> BoxFuture<'_, Result<Option<String>, ScanError>> {
+            Box::pin(async { Ok(Some("v1".into())) })
+        }
+    }
+
+    /// Issue 11 A3: a failure of one engine never drops another engine's detection.
+    #[tokio::test]
+    async fn detections_survive_a_failing_engine() {
+        let all = AllOf::new(vec![
+            Box::new(Fixed::new("a", Ok(infected("a", "X")))),
+            Box::new(Fixed::new("b", Err(FailureKind::Timeout))),
+            Box::new(FoundThenLimit),
+        ]);
+        let err = all.scan(b"x").await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Timeout, "the first failure");
+        let names: Vec<&str> = err.detections.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["X", "X"], "{err:?}");
+        let over = Failover::new(
+            Box::new(FoundThenLimit),
+            Box::new(Fixed::new("b", Ok(Outcome::Clean))),
+        );
+        assert_eq!(over.scan(b"x").await.unwrap(), infected("p", "X"));
+        let over = Failover::new(
+            Box::new(FoundThenLimit),
+            Box::new(Fixed::new("b", Err(FailureKind::Down))),
+        );
+        let err = over.scan(b"x").await.unwrap_err();
+        assert_eq!(err.kind, FailureKind::Down);
+        assert_eq!(err.detections, infected("p", "X").detections());
     }
 
     #[tokio::test]

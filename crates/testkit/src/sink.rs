@@ -47,6 +47,12 @@ pub struct SinkConfig {
     pub mail_reply: Option<String>,
     /// Reply after the end-of-data dot instead of `250 2.0.0 Ok: queued as <id>`.
     pub data_reply: Option<String>,
+    /// Reply rules after the dot, per transaction: `(address substring, full reply line)`.
+    /// The first rule whose substring occurs in any accepted recipient of the transaction
+    /// wins over [`data_reply`](Self::data_reply) and the random failures, e.g.
+    /// `("refuse-data", "554 5.7.1 not wanted")` refuses every transaction that carries such
+    /// a recipient and no other.
+    pub data_replies: Vec<(String, String)>,
     /// Probability in `[0, 1]` of answering `451 4.3.0 random test failure`
     /// after the dot. Drawn from a deterministic PRNG seeded by
     /// [`seed`](Self::seed), one draw per completed DATA (only when > 0).
@@ -74,6 +80,7 @@ impl Default for SinkConfig {
             rcpt_replies: Vec::new(),
             mail_reply: None,
             data_reply: None,
+            data_replies: Vec::new(),
             random_tempfail_data: 0.0,
             random_tempfail_rcpt: 0.0,
             seed: 0,
@@ -669,8 +676,21 @@ impl Conn {
 
         let reply = {
             let mut st = self.shared.lock();
+            let rule = st
+                .cfg
+                .data_replies
+                .iter()
+                .find(|(needle, _)| {
+                    txn.message
+                        .rcpts
+                        .iter()
+                        .any(|rcpt| rcpt.contains(needle.as_str()))
+                })
+                .map(|(_, reply)| reply.clone());
             if st.cfg.never_answer_data {
                 None
+            } else if rule.is_some() {
+                rule
             } else {
                 let p = st.cfg.random_tempfail_data;
                 Some(if st.rng_data.chance(p) {

@@ -335,6 +335,33 @@ async fn mail_and_data_reply_overrides() {
     assert_eq!(msgs[0].data, b"y\r\n");
 }
 
+#[tokio::test]
+async fn data_reply_rules_apply_per_transaction_by_recipient() {
+    let sink = Sink::start(SinkConfig {
+        data_replies: vec![
+            ("refuse".into(), "554 5.7.1 not for them".into()),
+            ("busy".into(), "452 4.3.1 later".into()),
+        ],
+        data_reply: Some("250 2.0.0 default".into()),
+        ..SinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut c = connected(&sink).await;
+    let r = c
+        .send_message("a@b", &["ok@d", "refuse@d"], b"x\r\n")
+        .await
+        .unwrap();
+    assert_eq!(r.to_string(), "554 5.7.1 not for them");
+    let r = c.send_message("a@b", &["busy@d"], b"x\r\n").await.unwrap();
+    assert_eq!(r.code, 452);
+    let r = c.send_message("a@b", &["ok@d"], b"y\r\n").await.unwrap();
+    assert_eq!(r.to_string(), "250 2.0.0 default");
+    let msgs = sink.wait_for_messages(1, WAIT).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].rcpts, ["ok@d"]);
+}
+
 async fn tempfail_pattern(seed: u64) -> (Vec<u16>, Vec<u16>) {
     let sink = Sink::start(SinkConfig {
         random_tempfail_data: 0.3,

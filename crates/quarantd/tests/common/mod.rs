@@ -203,6 +203,27 @@ Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--x--\r\n"
     .into_bytes()
 }
 
+/// A message from s@remote.test with an .exe (a PE header: `executable`) and a .js
+/// (JScript that runs a shell: `script`).
+pub fn exe_and_js(marker: &str) -> Vec<u8> {
+    let mut pe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    pe.resize(0x3c, 0);
+    pe.extend_from_slice(&0x40u32.to_le_bytes());
+    pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
+    pe.resize(96, 0);
+    let js = b"var s = new ActiveXObject(\"WScript.Shell\");\r\ns.Run(\"cmd /c calc\");\r\n";
+    format!(
+        "From: s@remote.test\r\nTo: u@a.example, v@b.example\r\nSubject: both {marker}\r\n\
+Message-ID: <{marker}@remote.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+--x\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+--x\r\nContent-Type: application/octet-stream; name=\"setup.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
+--x\r\nContent-Type: application/javascript; name=\"run.js\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--x--\r\n",
+        base64(&pe),
+        base64(js)
+    )
+    .into_bytes()
+}
+
 pub fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();

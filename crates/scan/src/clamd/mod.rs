@@ -238,6 +238,7 @@ impl Clamd {
         let fd_passing = self.config.fd_passing && !self.fd_passing_refused.load(Ordering::Relaxed);
         let chunk = self.config.chunk_size;
         let limit = MAX_REPLY * (send.len() + 1);
+        let mut got = std::mem::take(&mut pending);
         let exchange = async {
             let write = async {
                 let mut sent = Ok(());
@@ -256,16 +257,23 @@ impl Clamd {
                 }
                 sent
             };
-            let read = read_to_end(&mut reader, &mut pending, limit);
-            let (sent, got) = tokio::join!(write, read);
-            match (sent, got) {
-                (_, Ok(bytes)) if !bytes.is_empty() => Ok(bytes),
+            let read = read_to_end(&mut reader, &mut got, limit);
+            let (sent, read) = tokio::join!(write, read);
+            match (sent, read) {
+                (_, Ok(())) if !got.is_empty() => Ok(()),
                 (Err(err), _) | (Ok(()), Err(err)) => Err(err),
-                (Ok(()), Ok(bytes)) => Ok(bytes),
+                (Ok(()), Ok(())) => Ok(()),
             }
         };
         let budget = self.config.scan_timeout * send.len() as u32;
-        let bytes = self.timed_for(budget, exchange).await?;
+        // A session cut short (timeout, broken connection) keeps the verdicts that arrived —
+        // a detection among them is never lost; the items without one get the failure.
+        let cut_short = match self.timed_for(budget, exchange).await {
+            Ok(()) => None,
+            Err(err) if got.is_empty() => return Err(err),
+            Err(err) => Some(err),
+        };
+        let bytes = got;
         if bytes.len() > limit {
             return Err(self.reply_error(ReplyError::TooLong));
         }
@@ -286,8 +294,11 @@ impl Clamd {
                 Some(reply) => reply::parse_scan_reply(reply)
                     .map_err(|e| self.reply_error(e))
                     .and_then(|reply| self.outcome(reply)),
+                None if cut_short.is_some() => Err(cut_short.clone().expect("checked")),
                 None if !unattributed.is_empty() => match reply::parse_scan_reply(&unattributed) {
-                    Ok(ScanReply::SizeLimit(text)) => Err(self.error(FailureKind::SizeLimit, text)),
+                    Ok(ScanReply::SizeLimit { text, found }) => Err(self
+                        .error(FailureKind::SizeLimit, text)
+                        .with_detections(self.detections(found))),
                     Ok(_) | Err(_) => Err(self.error(
                         FailureKind::EngineError,
                         format!(
@@ -348,18 +359,25 @@ impl Clamd {
     fn outcome(&self, reply: ScanReply) -> Result<Outcome, ScanError> {
         match reply {
             ScanReply::Clean => Ok(Outcome::Clean),
-            ScanReply::Found(names) => Ok(Outcome::Infected(
-                names
-                    .into_iter()
-                    .map(|name| Detection {
-                        engine: self.config.name.clone(),
-                        name,
-                    })
-                    .collect(),
-            )),
-            ScanReply::SizeLimit(text) => Err(self.error(FailureKind::SizeLimit, text)),
-            ScanReply::Error(text) => Err(self.error(FailureKind::EngineError, text)),
+            ScanReply::Found(names) => Ok(Outcome::Infected(self.detections(names))),
+            ScanReply::SizeLimit { text, found } => Err(self
+                .error(FailureKind::SizeLimit, text)
+                .with_detections(self.detections(found))),
+            ScanReply::Error { text, found } => Err(self
+                .error(FailureKind::EngineError, text)
+                .with_detections(self.detections(found))),
         }
+    }
+
+    /// clamd's names as detections of this engine.
+    fn detections(&self, names: Vec<String>) -> Vec<Detection> {
+        names
+            .into_iter()
+            .map(|name| Detection {
+                engine: self.config.name.clone(),
+                name,
+            })
+            .collect()
     }
 
     /// Sends `zCMD\0` and reads the reply up to its NUL.
@@ -468,7 +486,9 @@ async fn send_stream(
 /// Reads until clamd closes the connection or [`MAX_REPLY`] bytes (one more is read so the
 /// parser can tell an oversized reply).
 async fn read_reply(conn: &mut Box<dyn Io>) -> std::io::Result<Vec<u8>> {
-    read_to_end(&mut **conn, &mut Vec::new(), MAX_REPLY).await
+    let mut out = Vec::new();
+    read_to_end(&mut **conn, &mut out, MAX_REPLY).await?;
+    Ok(out)
 }
 
 /// A connection of either kind, for sessions (file descriptors go over unix sockets only).
@@ -598,14 +618,14 @@ async fn read_record(
     }
 }
 
-/// Reads until clamd closes the connection or more than `limit` bytes arrived; `pending`
-/// first. An error after some bytes ends the reply (clamd may reset after answering).
+/// Reads onto the end of `out` until clamd closes the connection or `out` holds more than
+/// `limit` bytes. An error after some bytes ends the reply (clamd may reset after
+/// answering). What arrived stays in `out` also when the caller stops waiting (a timeout).
 async fn read_to_end(
     conn: &mut (impl AsyncRead + Unpin + ?Sized),
-    pending: &mut Vec<u8>,
+    out: &mut Vec<u8>,
     limit: usize,
-) -> std::io::Result<Vec<u8>> {
-    let mut out = std::mem::take(pending);
+) -> std::io::Result<()> {
     let mut buf = [0u8; 4096];
     while out.len() <= limit {
         let n = match conn.read(&mut buf).await {
@@ -619,7 +639,7 @@ async fn read_to_end(
         };
         out.extend_from_slice(&buf[..n]);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The records of a session reply, each with its request number when it has one
@@ -783,6 +803,15 @@ mod tests {
         n: usize,
         replies: &'static [u8],
     ) -> (String, tokio::task::JoinHandle<usize>) {
+        fake_session_then(n, replies, false).await
+    }
+
+    /// [`fake_session`], staying silent and open after the replies when `stall`.
+    async fn fake_session_then(
+        n: usize,
+        replies: &'static [u8],
+        stall: bool,
+    ) -> (String, tokio::task::JoinHandle<usize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let task = tokio::spawn(async move {
@@ -811,9 +840,30 @@ mod tests {
             conn.read_exact(&mut end).await.unwrap();
             assert_eq!(&end, b"zEND\0");
             conn.write_all(replies).await.unwrap();
+            if stall {
+                let mut rest = Vec::new();
+                let _ = conn.read_to_end(&mut rest).await;
+            }
             streams
         });
         (addr, task)
+    }
+
+    /// Issue 11 A3: clamd answered one item with a detection, then went silent: the
+    /// detection is kept, the other item is a timeout — never the whole batch thrown away.
+    #[tokio::test]
+    async fn a_session_cut_short_keeps_the_verdicts_that_arrived() {
+        let (addr, _task) = fake_session_then(2, b"2: stream: Eicar FOUND\0", true).await;
+        let mut config = ClamdConfig::new(addr.parse().unwrap());
+        config.scan_timeout = Duration::from_millis(200);
+        let clamd = Clamd::new(config);
+        let select = |_: Option<&str>| vec![true, true];
+        let items: [&[u8]; 2] = [b"a", b"b"];
+        let batch = clamd.scan_batch(&items, &select).await.unwrap();
+        let found = batch.outcomes[0].as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(found.detections()[0].name, "Eicar");
+        let err = batch.outcomes[1].as_ref().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind, FailureKind::Timeout);
     }
 
     #[tokio::test]
@@ -858,6 +908,17 @@ mod tests {
         let batch = clamd.scan_batch(&items[..1], &select).await.unwrap();
         let err = batch.outcomes[0].as_ref().unwrap().as_ref().unwrap_err();
         assert_eq!(err.kind, FailureKind::SizeLimit);
+        // A detection beside a limit (AllowAllMatchScan) stays with the failure.
+        let (addr, _task) = fake_session(
+            1,
+            b"2: stream: Eicar FOUND\x002: stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND\0",
+        )
+        .await;
+        let clamd = Clamd::new(ClamdConfig::new(addr.parse().unwrap()));
+        let batch = clamd.scan_batch(&items[..1], &select).await.unwrap();
+        let err = batch.outcomes[0].as_ref().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind, FailureKind::SizeLimit);
+        assert_eq!(err.detections[0].name, "Eicar");
     }
 
     #[tokio::test]

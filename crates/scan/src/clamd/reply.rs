@@ -24,10 +24,23 @@ pub enum ScanReply {
     Clean,
     /// One or more `stream: NAME FOUND`, names without the extended-info suffix.
     Found(Vec<String>),
-    /// `INSTREAM size limit exceeded. ERROR` or a `Heuristics.Limits.Exceeded*` detection.
-    SizeLimit(String),
-    /// `... ERROR` or anything not understood, with the text.
-    Error(String),
+    /// `INSTREAM size limit exceeded. ERROR` or a `Heuristics.Limits.Exceeded*` detection,
+    /// with the names of any real detections clamd reported beside it (kept: a virus found
+    /// before a limit stopped the scan is still a virus).
+    SizeLimit {
+        /// The limit, as clamd said it.
+        text: String,
+        /// Names found beside it.
+        found: Vec<String>,
+    },
+    /// `... ERROR` or anything not understood, with the text, and the names of any
+    /// detections beside it.
+    Error {
+        /// The error, as clamd said it.
+        text: String,
+        /// Names found beside it.
+        found: Vec<String>,
+    },
 }
 
 /// The reply could not be read as a reply.
@@ -42,7 +55,8 @@ pub enum ReplyError {
 }
 
 /// Parses everything clamd sent for an `INSTREAM` (one or more NUL- or newline-terminated
-/// records). Size limits win over errors, errors over detections, detections over clean.
+/// records). Size limits win over errors, errors over detections, detections over clean —
+/// and a limit or an error keeps the detections reported beside it.
 pub fn parse_scan_reply(bytes: &[u8]) -> Result<ScanReply, ReplyError> {
     if bytes.len() > MAX_REPLY {
         return Err(ReplyError::TooLong);
@@ -54,18 +68,18 @@ pub fn parse_scan_reply(bytes: &[u8]) -> Result<ScanReply, ReplyError> {
     for record in records_of(bytes) {
         records += 1;
         match parse_record(&record) {
-            ScanReply::Clean => {}
-            ScanReply::Found(names) => found.extend(names),
-            ScanReply::SizeLimit(text) => limit = Some(text),
-            ScanReply::Error(text) => error = Some(text),
+            Record::Clean => {}
+            Record::Found(name) => found.push(name),
+            Record::SizeLimit(text) => limit = Some(text),
+            Record::Error(text) => error = Some(text),
         }
     }
     if records == 0 {
         return Err(ReplyError::Empty);
     }
     Ok(match (limit, error) {
-        (Some(text), _) => ScanReply::SizeLimit(text),
-        (None, Some(text)) => ScanReply::Error(text),
+        (Some(text), _) => ScanReply::SizeLimit { text, found },
+        (None, Some(text)) => ScanReply::Error { text, found },
         (None, None) if found.is_empty() => ScanReply::Clean,
         (None, None) => ScanReply::Found(found),
     })
@@ -79,22 +93,30 @@ fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
         .filter(|r| !r.is_empty())
 }
 
-fn parse_record(record: &str) -> ScanReply {
+/// One record of a reply.
+enum Record {
+    Clean,
+    Found(String),
+    SizeLimit(String),
+    Error(String),
+}
+
+fn parse_record(record: &str) -> Record {
     let body = strip_subject(record);
     if body == "OK" {
-        return ScanReply::Clean;
+        return Record::Clean;
     }
     if let Some(name) = body.strip_suffix(" FOUND") {
         let name = strip_extended_info(name.trim());
         if name.starts_with("Heuristics.Limits.Exceeded") {
-            return ScanReply::SizeLimit(name.to_string());
+            return Record::SizeLimit(name.to_string());
         }
-        return ScanReply::Found(vec![name.to_string()]);
+        return Record::Found(name.to_string());
     }
     if body.contains("size limit exceeded") {
-        return ScanReply::SizeLimit(body.to_string());
+        return Record::SizeLimit(body.to_string());
     }
-    ScanReply::Error(body.to_string())
+    Record::Error(body.to_string())
 }
 
 /// `stream: REST` (`INSTREAM`) or `fd[N]: REST` (`FILDES`) → `REST`.
@@ -143,6 +165,20 @@ pub fn parse_version(bytes: &[u8]) -> Result<String, ReplyError> {
 mod tests {
     use super::*;
 
+    fn limit(text: &str, found: &[&str]) -> ScanReply {
+        ScanReply::SizeLimit {
+            text: text.into(),
+            found: found.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
+    fn error(text: &str, found: &[&str]) -> ScanReply {
+        ScanReply::Error {
+            text: text.into(),
+            found: found.iter().map(|f| f.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn every_reply_form() {
         let cases: &[(&[u8], ScanReply)] = &[
@@ -165,19 +201,24 @@ mod tests {
             ),
             (
                 b"INSTREAM size limit exceeded. ERROR\0",
-                ScanReply::SizeLimit("INSTREAM size limit exceeded. ERROR".into()),
+                limit("INSTREAM size limit exceeded. ERROR", &[]),
             ),
             (
                 b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND\0",
-                ScanReply::SizeLimit("Heuristics.Limits.Exceeded.MaxFileSize".into()),
+                limit("Heuristics.Limits.Exceeded.MaxFileSize", &[]),
+            ),
+            // AllowAllMatchScan: a virus, then a limit stopped the rest: the virus stays.
+            (
+                b"stream: Eicar-Signature FOUND\0stream: Heuristics.Limits.Exceeded.MaxScanSize FOUND\0",
+                limit("Heuristics.Limits.Exceeded.MaxScanSize", &["Eicar-Signature"]),
             ),
             (
                 b"stream: Can't allocate memory ERROR\0",
-                ScanReply::Error("Can't allocate memory ERROR".into()),
+                error("Can't allocate memory ERROR", &[]),
             ),
             (
                 b"COMMAND READ TIMED OUT\0",
-                ScanReply::Error("COMMAND READ TIMED OUT".into()),
+                error("COMMAND READ TIMED OUT", &[]),
             ),
             (b"stream: OK\n", ScanReply::Clean),
             (b"fd[11]: OK\0", ScanReply::Clean),
@@ -187,11 +228,11 @@ mod tests {
             ),
             (
                 b"No file descriptor received. ERROR\0",
-                ScanReply::Error("No file descriptor received. ERROR".into()),
+                error("No file descriptor received. ERROR", &[]),
             ),
             (
                 b"stream: X FOUND\0stream: Y ERROR\0",
-                ScanReply::Error("Y ERROR".into()),
+                error("Y ERROR", &["X"]),
             ),
         ];
         for (bytes, expected) in cases {
