@@ -30,6 +30,8 @@ impl Hold for StoreHold {
                 verdict: held.verdict,
                 direction: held.direction,
                 node: &self.node,
+                approvals_required: None,
+                outbox: None,
             };
             self.store
                 .insert(&message)
