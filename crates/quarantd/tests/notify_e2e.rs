@@ -788,3 +788,46 @@ async fn split_group_refused_after_the_hold_defers_the_message() {
         .await;
     client.cmd("QUIT").await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_sends_are_bounded_and_all_arrive() {
+    const HELD: usize = 12;
+    let (_keys, sink, daemon) = setup(true, "max_concurrent_sends = 2\n").await;
+    // A slow relay that defers the first notifications.
+    sink.update_config(|c| {
+        c.data_delay = Some(Duration::from_millis(300));
+        c.data_reply = Some("451 4.3.0 try again later".into());
+    });
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let mut ids = Vec::new();
+    for i in 0..HELD {
+        let raw = with_executable(&format!("p{i}"), "");
+        ids.push(hold(&mut client, "s@example.net", &["b@example.org"], &raw).await);
+    }
+    client.cmd("QUIT").await.ok();
+    refusals(&sink, 2).await;
+    sink.update_config(|c| c.data_reply = None);
+    // Every run tells b and the postmaster: all arrive, each once.
+    let msgs = settled(&sink, 2 * HELD).await;
+    assert_eq!(notes(&msgs).len(), 2 * HELD, "{msgs:?}");
+    for id in &ids {
+        audited(
+            &quarantd_store::sqlite_url(&daemon.data_dir()),
+            id,
+            &["notify-sent", "event=quarantined"],
+            2,
+        )
+        .await;
+    }
+    // Never more than two sends at once (and the pool was used: two did run at once).
+    assert_eq!(sink.peak_data_phases(), 2);
+    // Nothing is left queued.
+    let store = quarantd_store::Store::open(
+        &quarantd_store::sqlite_url(&daemon.data_dir()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let node_id = std::fs::read_to_string(daemon.data_dir().join("node-id")).unwrap();
+    assert!(store.outbox_of(node_id.trim()).await.unwrap().is_empty());
+}
