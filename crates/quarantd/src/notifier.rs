@@ -12,11 +12,14 @@
 //! for recipients of held mail) and sends it through the relay with the configured envelope
 //! sender (null by default). 4xx and connection errors are retried with doubling backoff;
 //! every send, and every final failure, is written to the audit log (`notify-sent`,
-//! `notify-failed`, actor `quarantd`). The daemon runs it in a background task
-//! ([`RelayNotifier`]): the SMTP reply never waits for any of this; at shutdown the daemon
-//! waits a bounded time for them and audits those it gives up ([`RelayNotifier::finish`]);
-//! the CLI runs it after the workflow step, synchronously, and only warns when a
-//! notification failed.
+//! `notify-failed`, actor `quarantd`). The daemon runs it in a bounded pool of workers
+//! ([`RelayNotifier`], at most `notify.max_concurrent_sends` runs at once) fed from the
+//! store's outbox, where each run about a held or rejected message was queued in the
+//! transaction that stored it: the SMTP reply never waits for any of this, and nothing
+//! queued is lost at a stop or a crash (the next start of the same node id resumes it). At
+//! shutdown the daemon waits a bounded time and audits the runs it stops
+//! ([`RelayNotifier::finish`]); the CLI runs it after the workflow step, synchronously, and
+//! only warns when a notification failed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -579,7 +582,7 @@ enum Sent {
 }
 
 /// The one implementation behind the daemon's [`RelayNotifier`] and the CLI's workflow
-/// notifications: who is told ([`parties`], the loop and list rules, local addressees),
+/// notifications: who is told ([`parties()`], the loop and list rules, local addressees),
 /// rendering, composition, sending with bounded retries, and the audit entries.
 pub struct NotifySender {
     settings: NotifySettings,

@@ -18,9 +18,10 @@
 //! step, through `--relay` or `[relay]`, with the daemon's code ([`NotifySender`]); a failed
 //! notification is audited and printed as a warning, never an error of the step.
 //!
-//! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments or
-//! no actor; 3 unknown id or part; 4 the message's state forbids it (deleted, approvals
-//! missing, approved twice, not a recipient, nothing left to release); 5 the relay refused a
+//! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments, a
+//! refused `--by` or a name that normalises to nothing; 3 unknown id or part; 4 the
+//! message's state forbids it (deleted, approvals missing, approved twice, not a recipient,
+//! nothing left to release, a rejected copy without `--rejected-copy`); 5 the relay refused a
 //! release permanently (5xx); 6 an easy-release token was refused (malformed, tampered,
 //! expired, or used for another message or recipient); 75 (`EX_TEMPFAIL`) the database or the relay is unavailable, or
 //! a delivery is deferred or uncertain: try again later.

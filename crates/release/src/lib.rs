@@ -5,6 +5,9 @@
 //!   │                              │                               │
 //!   └──────────── approve × N ─────┴───────────────────────────────┘
 //!   any state but deleted ──delete──► deleted;   past retention ──expire──► (removed, audited)
+//!
+//! rejected (the stored copy of a refused message) ──approve × N──► rejected
+//!          ──release --rejected-copy──► released
 //! ```
 //!
 //! [`Rules`] say how many distinct people must approve per verdict reason (default: `virus`
