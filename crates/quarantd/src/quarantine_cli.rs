@@ -509,7 +509,16 @@ async fn release(
             .release_rejected_copy(&relay, &args.id, &args.rcpt, by)
             .await?
     } else {
-        workflow.release(&relay, &args.id, &args.rcpt, by).await?
+        workflow
+            .release(&relay, &args.id, &args.rcpt, by)
+            .await
+            .map_err(|e| match e {
+                quarantd_release::Error::RejectedCopy { .. } => exit(
+                    EXIT_STATE,
+                    format!("{e} (quarantd quarantine release ID --rejected-copy)"),
+                ),
+                other => other.into(),
+            })?
     };
     print_release(&report);
     notify_released(settings, workflow.store(), &report, by.name()).await;

@@ -1120,7 +1120,8 @@ async fn rejected_copy_is_listed_and_released_only_explicitly(db: TestDb) {
     };
     q.run(&release(&["--by", "alice"]))
         .await
-        .fails(4, "stored copy of a rejected message");
+        .fails(4, "stored copy of a rejected message")
+        .fails(4, "--rejected-copy");
     q.run(&release(&["--by", "alice", "--rcpt", "r1@one.test"]))
         .await
         .fails(4, "stored copy of a rejected message");
