@@ -247,6 +247,9 @@ const MARKER_SCANNER: &str = "[[scan.command]]\nname = \"marker\"\n\
     command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
     clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
 
+/// Inbound viruses rejected (554 after the copy) rather than held: the site asked for it.
+const REJECT_VIRUSES: &str = "[policy.default.inbound]\nvirus = \"reject\"\n";
+
 /// A virus from s@example.net to b@example.org in a session of its own: rejected (554) with
 /// its copy stored; returns the copy's quarantine id.
 async fn reject_one(daemon: &Daemon, marker: &str) -> String {
@@ -322,7 +325,7 @@ impl Node {
             sink.addr(),
             Extra {
                 server: "drain_timeout_secs = 1",
-                scan: format!("{POLICY}{notify}{MARKER_SCANNER}"),
+                scan: format!("{POLICY}{notify}{MARKER_SCANNER}{REJECT_VIRUSES}"),
                 data_dir: Some(self.data.path().to_path_buf()),
                 hostname: Some(hostname.to_string()),
                 ..Extra::default()

@@ -358,7 +358,9 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_configured_for_one_reason_keep_the_virus_default() {
     // A command-line "scanner": anything containing the marker is a virus.
+    // Inbound viruses rejected (554 after the copy), as a site may ask.
     let scan = "[quarantine]\napprovals = { executable = 3 }\n\
+        [policy]\n[policy.default.inbound]\nvirus = \"reject\"\n\
         [[scan.command]]\nname = \"marker\"\n\
         command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
         clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
