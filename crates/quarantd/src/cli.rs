@@ -169,7 +169,8 @@ pub struct SignaturesAddArgs {
     /// Quarantine store URL for --from-quarantine, overriding the config file.
     #[arg(long, value_name = "URL", requires = "from_quarantine")]
     pub store: Option<String>,
-    /// Who looks at the part (audit log); default $SUDO_USER, else $USER.
+    /// Who looks at the part (audit log), for trusted automation running as root only;
+    /// default: the user running the command (the one behind sudo).
     #[arg(long, value_name = "NAME", requires = "from_quarantine")]
     pub by: Option<String>,
 }
@@ -185,7 +186,8 @@ pub struct StoreArgs {
     /// embedded defaults are used (SQLite under ./var).
     #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// Who acts (recorded in the audit log); default $SUDO_USER, else $USER.
+    /// Who acts, for trusted automation running as root (not through sudo) only; refused
+    /// otherwise. Default: the user running the command (the one behind sudo).
     #[arg(long, value_name = "NAME", global = true)]
     pub by: Option<String>,
     /// Send no notifications for this step, even with `notify.enabled` (e.g. while the
@@ -214,7 +216,8 @@ pub enum QuarantineCommand {
     Show(QuarantineShowArgs),
     /// Re-inject the stored original to its recipients through the relay.
     Release(QuarantineReleaseArgs),
-    /// Approve the release of a message (as --by NAME; nobody approves twice).
+    /// Approve the release of a message (as the user running the command; nobody approves
+    /// twice).
     Approve {
         /// The quarantine id.
         id: String,
@@ -273,7 +276,7 @@ pub struct QuarantineListArgs {
     /// A verdict reason by its key (`virus` matches `virus:Eicar-Signature`).
     #[arg(long, value_name = "REASON")]
     pub reason: Option<String>,
-    /// held, release-requested, approved, released or deleted.
+    /// held, rejected, release-requested, approved, released or deleted.
     #[arg(long, value_name = "STATUS", value_parser = crate::quarantine_cli::parse_status)]
     pub status: Option<quarantd_store::MessageStatus>,
     /// Messages per page (default 50, at most 1000).
@@ -318,6 +321,11 @@ pub struct QuarantineReleaseArgs {
     /// `quarantine.stale_claim_after_secs`). May deliver a duplicate: check the relay's log.
     #[arg(long)]
     pub resume: bool,
+    /// Release the stored copy of a rejected message (status `rejected`: the sender was told
+    /// it was refused), with at least a virus's approvals. Without it, `release` refuses such
+    /// a message (exit status 4).
+    #[arg(long, conflicts_with = "resume")]
+    pub rejected_copy: bool,
 }
 
 /// `quarantd audit`

@@ -58,6 +58,7 @@ impl RawConfig {
 pub struct RawServer {
     pub listen: String,
     pub hostname: String,
+    pub node_id: String,
     pub data_dir: PathBuf,
     pub allowed_clients: Vec<String>,
     pub xforward_clients: Vec<String>,
@@ -76,6 +77,7 @@ impl Default for RawServer {
         RawServer {
             listen: "127.0.0.1:10024".into(),
             hostname: String::new(),
+            node_id: String::new(),
             data_dir: PathBuf::from("./var"),
             allowed_clients: loopback.clone(),
             xforward_clients: loopback,
@@ -168,6 +170,9 @@ impl Default for RawLog {
 pub struct Settings {
     pub listen: SocketAddr,
     pub hostname: String,
+    /// `server.node_id`; `None` = generated once and kept in `DATA_DIR/node-id`
+    /// ([`crate::node_id`]). `serve` puts the resolved id here.
+    pub node_id: Option<String>,
     pub data_dir: PathBuf,
     pub inbound: quarantd_smtp::InboundConfig,
     pub relay: quarantd_smtp::RelayConfig,
@@ -335,6 +340,20 @@ impl RawConfig {
         } else {
             s.hostname.clone()
         };
+        let node_id = Some(s.node_id.trim().to_string()).filter(|id| !id.is_empty());
+        if node_id
+            .as_deref()
+            .is_some_and(|id| !crate::node_id::is_valid(id))
+        {
+            check.fail(
+                "server.node_id",
+                format!(
+                    "{:?} is not a node id (1 to {} letters, digits, '.', '_' or '-')",
+                    s.node_id,
+                    crate::node_id::MAX_NODE_ID_LEN
+                ),
+            );
+        }
         let mut inbound = quarantd_smtp::InboundConfig::new(hostname.clone());
         inbound.allowed_clients = check.nets("server.allowed_clients", &s.allowed_clients);
         inbound.xforward_clients = check.nets("server.xforward_clients", &s.xforward_clients);
@@ -415,6 +434,7 @@ impl RawConfig {
         Ok(Settings {
             listen,
             hostname,
+            node_id,
             data_dir: s.data_dir.clone(),
             inbound,
             relay,
@@ -439,7 +459,8 @@ pub fn main(args: crate::cli::ConfigArgs) -> anyhow::Result<()> {
         |p| p.display().to_string(),
     );
     match load(config.as_deref()).and_then(|raw| raw.validate(&source)) {
-        Ok(_) => {
+        Ok(settings) => {
+            println!("{}", settings.quarantine.describe_approvals());
             println!("ok");
             Ok(())
         }
@@ -555,6 +576,11 @@ mod tests {
         let s = parse(text, "t").unwrap().validate("t").unwrap();
         let q = &s.quarantine;
         assert_eq!(q.rules.approvals.get("executable"), Some(&1));
+        assert_eq!(
+            q.rules.approvals.get("virus"),
+            Some(&2),
+            "a table for one reason keeps the other defaults"
+        );
         assert!(q.rules.self_release.contains("executable"));
         let day = Duration::from_secs(24 * 3600);
         assert_eq!(q.retention.per_reason.get("vba-macro"), Some(&(day * 9)));

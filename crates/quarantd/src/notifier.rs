@@ -12,14 +12,20 @@
 //! for recipients of held mail) and sends it through the relay with the configured envelope
 //! sender (null by default). 4xx and connection errors are retried with doubling backoff;
 //! every send, and every final failure, is written to the audit log (`notify-sent`,
-//! `notify-failed`, actor `quarantd`). The daemon runs it in a background task
-//! ([`RelayNotifier`]): the SMTP reply never waits for any of this; at shutdown the daemon
-//! waits a bounded time for them and audits those it gives up ([`RelayNotifier::finish`]);
-//! the CLI runs it after the workflow step, synchronously, and only warns when a
-//! notification failed.
+//! `notify-failed`, actor `quarantd`). The daemon runs it in a bounded pool of workers
+//! ([`RelayNotifier`], at most `notify.max_concurrent_sends` runs at once) fed from the
+//! store's outbox, where each run about a held or rejected message was queued in the
+//! transaction that stored it: the SMTP reply never waits for any of this, and nothing
+//! queued is lost at a stop or a crash (the next start of the same node id resumes it). At
+//! shutdown the daemon waits a bounded time and audits the runs it stops
+//! ([`RelayNotifier::finish`]); the CLI runs it after the workflow step, synchronously, and
+//! only warns when a notification failed.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::task::JoinSet;
 
 use quarantd_core::{MailParams, Recipient, XForward};
 use quarantd_notify::{
@@ -219,40 +225,106 @@ pub async fn stored_case(
     Ok(Case::from_stored(event, &detail, raw, rcpts))
 }
 
-/// Sends notifications through the relay in the background.
+/// Sends notifications through the relay in the background, at most
+/// `notify.max_concurrent_sends` runs at once.
+///
+/// The queue is the store's outbox: a run about a stored message was queued there in the
+/// transaction that stored it (or by an earlier daemon with this node id), so nothing waiting
+/// here is lost when the daemon stops or crashes. In memory a run waits as its key; the first
+/// `max_concurrent_sends` waiting runs keep the case the pipeline handed over, the others
+/// read it back from the store when a worker takes them, so a burst of held messages does
+/// not keep their contents in memory. Workers are started on demand, up to the limit, and
+/// end when nothing is waiting.
 pub struct RelayNotifier {
     inner: Arc<NotifySender>,
-    /// This host's name: the owner of its rows in the store's outbox.
+    /// This daemon's node id: the owner of its runs in the store's outbox.
     owner: String,
-    running: std::sync::Mutex<Running>,
+    /// The owner name of versions before node ids (`server.hostname`), whose runs this
+    /// daemon takes over at start.
+    legacy_owner: Option<String>,
+    pool: Arc<Pool>,
 }
 
-/// The notification tasks still running, and what each is about.
+/// The workers and what waits for them.
+struct Pool {
+    max: usize,
+    state: std::sync::Mutex<PoolState>,
+}
+
 #[derive(Default)]
-struct Running {
-    tasks: tokio::task::JoinSet<()>,
-    cases: std::collections::HashMap<tokio::task::Id, Case>,
+struct PoolState {
+    waiting: VecDeque<Run>,
+    /// How many waiting runs keep their case in memory.
+    cases_waiting: usize,
+    /// Workers alive (a worker counts itself out when it finds nothing waiting).
+    live: usize,
+    workers: JoinSet<()>,
+    /// The run each worker is sending now (audited when the daemon stops it).
+    current: HashMap<tokio::task::Id, Case>,
 }
 
-impl Running {
-    /// Forgets the tasks that have ended.
+/// One notification run, waiting or running.
+struct Run {
+    /// The quarantine id (or quarantd's id, for a message not stored).
+    id: String,
+    event: Event,
+    concerned: Vec<String>,
+    queued: Queued,
+    /// The case, while kept in memory; `None`: read from the store when the run starts.
+    case: Option<Case>,
+    /// Failed attempts to read the case from the store.
+    load_failures: u32,
+}
+
+/// Where a run is queued durably, and so how it is removed when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// Not stored (no quarantine): nothing to remove, not resumed.
+    Nowhere,
+    /// Queued with its message (owner, message id, event).
+    WithMessage,
+    /// A row an earlier run of this node left (its key).
+    Row(i64),
+}
+
+impl PoolState {
+    fn lock(pool: &Pool) -> std::sync::MutexGuard<'_, PoolState> {
+        pool.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets the workers that have ended; one that panicked did not count itself out.
     fn reap(&mut self) {
-        while let Some(ended) = self.tasks.try_join_next_with_id() {
-            self.forget(ended);
+        while let Some(ended) = self.workers.try_join_next_with_id() {
+            if let Err(err) = ended {
+                self.live = self.live.saturating_sub(1);
+                if let Some(case) = self.current.remove(&err.id()) {
+                    tracing::error!(id = %case.id, event = %case.event, error = %err, "A notification worker failed; its run is resumed at the next start.");
+                }
+            }
         }
     }
 
-    /// Forgets one ended task (finished, panicked or aborted).
-    fn forget(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
-        let id = ended.map_or_else(|e| e.id(), |(id, ())| id);
-        self.cases.remove(&id);
+    /// The next waiting run, or `None` after counting this worker out.
+    fn next(&mut self) -> Option<Run> {
+        let run = self.waiting.pop_front();
+        match &run {
+            Some(r) if r.case.is_some() => self.cases_waiting -= 1,
+            Some(_) => {}
+            None => {
+                self.live -= 1;
+                self.current.remove(&tokio::task::id());
+            }
+        }
+        run
     }
 }
 
 impl RelayNotifier {
-    /// A notifier sending through `relay`, auditing into `store` when there is one, and
-    /// queueing its runs there as `owner` (this host). `policy` tells local addresses;
+    /// A notifier sending through `relay`, auditing into `store` when there is one, owning
+    /// its queued runs there as `owner` (this daemon's node id) and taking over those of
+    /// `legacy_owner` (the host name older versions used). `policy` tells local addresses;
     /// `rules` whether a recipient's token releases or asks.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: NotifySettings,
         policy: Arc<Policy>,
@@ -260,56 +332,64 @@ impl RelayNotifier {
         relay: Arc<Relay>,
         store: Option<Store>,
         owner: String,
+        legacy_owner: Option<String>,
     ) -> RelayNotifier {
+        let max = settings.max_concurrent_sends.max(1);
         RelayNotifier {
             inner: Arc::new(NotifySender::new(settings, policy, rules, relay, store)),
+            legacy_owner: legacy_owner.filter(|l| *l != owner),
             owner,
-            running: std::sync::Mutex::new(Running::default()),
+            pool: Arc::new(Pool {
+                max,
+                state: std::sync::Mutex::new(PoolState::default()),
+            }),
         }
     }
 
-    /// Starts one run in the background. A run about a stored message is queued in the
-    /// store's outbox first (unless it comes from there: `queued`) and removed when it ends,
-    /// so a run the daemon does not finish is resumed by the next start on this host.
-    fn start(&self, case: Case, queued: Option<i64>) {
-        let inner = Arc::clone(&self.inner);
-        let owner = self.owner.clone();
-        let mut running = self.running();
-        running.reap();
-        let task = {
-            let case = case.clone();
-            running.tasks.spawn(async move {
-                let store = inner.store.clone().filter(|_| case.stored);
-                let mut seq = queued;
-                if let (Some(store), None) = (&store, seq) {
-                    match store
-                        .outbox_add(&owner, &case.id, case.event.as_str(), &case.concerned)
-                        .await
-                    {
-                        Ok(s) => seq = Some(s),
-                        Err(err) => {
-                            tracing::warn!(id = %case.id, error = %err, "Cannot queue the notification in the store; sending it anyway (not resumed after a restart).");
-                        }
-                    }
-                }
-                inner.run(&case).await;
-                if let (Some(store), Some(seq)) = (&store, seq) {
-                    if let Err(err) = store.outbox_remove(seq).await {
-                        tracing::warn!(id = %case.id, error = %err, "Cannot remove a finished notification from the store's queue; it may be sent again after a restart.");
-                    }
-                }
-            })
-        };
-        running.cases.insert(task.id(), case);
+    /// Queues a run and starts a worker when fewer than the limit are alive.
+    fn enqueue(&self, mut run: Run) {
+        let mut state = PoolState::lock(&self.pool);
+        state.reap();
+        if run.case.is_some() {
+            let readable = run.queued != Queued::Nowhere && self.inner.store.is_some();
+            if readable && state.cases_waiting >= self.pool.max {
+                run.case = None;
+            } else {
+                state.cases_waiting += 1;
+            }
+        }
+        state.waiting.push_back(run);
+        if state.live < self.pool.max {
+            state.live += 1;
+            let worker = Worker {
+                inner: Arc::clone(&self.inner),
+                pool: Arc::clone(&self.pool),
+                owner: self.owner.clone(),
+            };
+            state.workers.spawn(worker.work());
+        }
     }
 
-    /// At start: resumes the runs this host queued and did not finish (the daemon stopped or
-    /// crashed). A run already partly sent sends its notifications again: at least once.
-    /// Returns how many were resumed.
+    /// At start: resumes the runs this node queued and did not finish (the daemon stopped or
+    /// crashed before, or held the message and stopped before its first attempt), after
+    /// taking over those queued under the host name by a version before node ids. A run
+    /// already partly sent sends its notifications again: at least once. Returns how many
+    /// were resumed.
     pub async fn resume(&self) -> usize {
         let Some(store) = self.inner.store.clone() else {
             return 0;
         };
+        if let Some(legacy) = &self.legacy_owner {
+            match store.outbox_adopt(legacy, &self.owner).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(taken = n, host = %legacy, node_id = %self.owner, "Took over notifications queued under this host's name by an earlier version.");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, host = %legacy, "Cannot take over the notifications queued under this host's name.");
+                }
+            }
+        }
         let entries = match store.outbox_of(&self.owner).await {
             Ok(entries) => entries,
             Err(err) => {
@@ -319,56 +399,52 @@ impl RelayNotifier {
         };
         let mut resumed = 0;
         for entry in entries {
-            let event = Event::ALL.into_iter().find(|e| e.as_str() == entry.event);
-            let case = match event {
-                Some(event) => stored_case(&store, &entry.message_id, event, |_| false)
-                    .await
-                    .map(|mut case| {
-                        case.concerned = entry.concerned.clone();
-                        case
-                    }),
-                None => Err(anyhow::anyhow!("unknown event {:?}", entry.event)),
+            let Some(event) = Event::ALL.into_iter().find(|e| e.as_str() == entry.event) else {
+                tracing::warn!(id = %entry.message_id, event = %entry.event, "Dropping a queued notification of an unknown event.");
+                let _ = store.outbox_remove(entry.seq).await;
+                continue;
             };
-            match case {
-                Ok(case) => {
-                    tracing::info!(id = %entry.message_id, event = %entry.event, "Resuming a notification the daemon did not finish before it stopped.");
-                    self.start(case, Some(entry.seq));
-                    resumed += 1;
-                }
-                Err(err) => {
-                    tracing::warn!(id = %entry.message_id, event = %entry.event, error = %format!("{err:#}"), "Dropping a queued notification that cannot be resumed.");
-                    let _ = store.outbox_remove(entry.seq).await;
-                }
-            }
+            tracing::info!(id = %entry.message_id, event = %entry.event, "Resuming a notification the daemon did not finish before it stopped.");
+            self.enqueue(Run {
+                id: entry.message_id,
+                event,
+                concerned: entry.concerned,
+                queued: Queued::Row(entry.seq),
+                case: None,
+                load_failures: 0,
+            });
+            resumed += 1;
         }
         resumed
     }
 
-    fn running(&self) -> std::sync::MutexGuard<'_, Running> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// At shutdown: waits up to `within` for the notifications still being sent (a first
-    /// attempt is seconds; one waiting to retry may take minutes). Those still unsent then
-    /// are stopped, and each is logged and written to the audit log as `notify-failed`, so
-    /// the loss is seen, never silent. Returns how many were given up.
+    /// At shutdown: waits up to `within` for the runs waiting and being sent (a first
+    /// attempt is seconds; one waiting to retry may take minutes). Those still being sent
+    /// then are stopped, and each is logged and written to the audit log as `notify-failed`,
+    /// so the loss is seen, never silent; runs not started stay queued. Every run about a
+    /// stored message is resumed by the next start with this node id. Returns how many runs
+    /// were left unfinished.
     pub async fn finish(&self, within: std::time::Duration) -> usize {
-        let mut running = std::mem::take(&mut *self.running());
+        let mut workers = std::mem::take(&mut PoolState::lock(&self.pool).workers);
         let waited = tokio::time::timeout(within, async {
-            while let Some(ended) = running.tasks.join_next_with_id().await {
-                running.forget(ended);
-            }
+            while workers.join_next().await.is_some() {}
         })
         .await;
         if waited.is_ok() {
             return 0;
         }
-        running.tasks.abort_all();
-        let lost: Vec<Case> = running.cases.into_values().collect();
-        for case in &lost {
+        workers.abort_all();
+        while workers.join_next().await.is_some() {}
+        let (stopped, left) = {
+            let mut state = PoolState::lock(&self.pool);
+            let stopped: Vec<Case> = state.current.drain().map(|(_, case)| case).collect();
+            let left = std::mem::take(&mut state.waiting);
+            (stopped, left)
+        };
+        for case in &stopped {
             tracing::warn!(id = %case.id, event = %case.event, "Notification not sent: the daemon stopped first.");
             let next = if case.stored && self.inner.store.is_some() {
-                "resumed when the daemon starts again on this host"
+                "resumed when the daemon starts again with this node id"
             } else {
                 "not resumed"
             };
@@ -378,14 +454,124 @@ impl RelayNotifier {
             );
             self.inner.audit(case, "notify-failed", &detail).await;
         }
-        lost.len()
+        if !left.is_empty() {
+            let not_stored = left.iter().filter(|r| r.queued == Queued::Nowhere).count();
+            tracing::warn!(
+                waiting = left.len(),
+                not_stored,
+                "Notifications not started before the daemon stopped; those about stored messages are resumed at the next start."
+            );
+        }
+        stopped.len() + left.len()
     }
 }
 
 impl Notifier for RelayNotifier {
     fn notify(&self, incident: Incident) {
-        self.start(Case::from_incident(&incident), None);
+        let case = Case::from_incident(&incident);
+        let queued = if case.stored {
+            Queued::WithMessage
+        } else {
+            Queued::Nowhere
+        };
+        self.enqueue(Run {
+            id: case.id.clone(),
+            event: case.event,
+            concerned: case.concerned.clone(),
+            queued,
+            case: Some(case),
+            load_failures: 0,
+        });
     }
+}
+
+/// One worker of the pool: takes waiting runs one after the other until none is left.
+struct Worker {
+    inner: Arc<NotifySender>,
+    pool: Arc<Pool>,
+    owner: String,
+}
+
+impl Worker {
+    async fn work(self) {
+        loop {
+            let Some(run) = PoolState::lock(&self.pool).next() else {
+                return;
+            };
+            let Some((run, case)) = self.case_of(run).await else {
+                continue;
+            };
+            PoolState::lock(&self.pool)
+                .current
+                .insert(tokio::task::id(), case.clone());
+            self.inner.run(&case).await;
+            self.dequeue(&run).await;
+            PoolState::lock(&self.pool)
+                .current
+                .remove(&tokio::task::id());
+        }
+    }
+
+    /// The run's case: kept in memory, or read from the store. A message that is gone ends
+    /// the run; a store that fails is tried again later (the run goes to the back of the
+    /// queue), at most `notify.max_attempts` times, then left for the next start.
+    async fn case_of(&self, mut run: Run) -> Option<(Run, Case)> {
+        if let Some(case) = run.case.take() {
+            return Some((run, case));
+        }
+        let store = self.inner.store.as_ref()?;
+        let loaded = stored_case(store, &run.id, run.event, |_| false).await;
+        match loaded {
+            Ok(mut case) => {
+                case.concerned = run.concerned.clone();
+                Some((run, case))
+            }
+            Err(err) if is_gone(&err) => {
+                tracing::warn!(id = %run.id, event = %run.event, "Dropping a queued notification: the message is no longer stored.");
+                self.dequeue(&run).await;
+                None
+            }
+            Err(err) => {
+                run.load_failures += 1;
+                if run.load_failures >= self.inner.settings.max_attempts {
+                    tracing::error!(id = %run.id, event = %run.event, error = %format!("{err:#}"), "Cannot read a queued notification's message; it is resumed at the next start.");
+                    return None;
+                }
+                tracing::warn!(id = %run.id, event = %run.event, error = %format!("{err:#}"), "Cannot read a queued notification's message; trying again later.");
+                tokio::time::sleep(self.inner.settings.first_backoff).await;
+                let mut state = PoolState::lock(&self.pool);
+                state.waiting.push_back(run);
+                None
+            }
+        }
+    }
+
+    /// Removes a finished run from the store's outbox.
+    async fn dequeue(&self, run: &Run) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        let removed = match run.queued {
+            Queued::Nowhere => return,
+            Queued::WithMessage => {
+                store
+                    .outbox_remove_run(&self.owner, &run.id, run.event.as_str())
+                    .await
+            }
+            Queued::Row(seq) => store.outbox_remove(seq).await,
+        };
+        if let Err(err) = removed {
+            tracing::warn!(id = %run.id, error = %err, "Cannot remove a finished notification from the store's queue; it may be sent again after a restart.");
+        }
+    }
+}
+
+/// True when the error says the message is not in the store (expired, or never was).
+fn is_gone(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<quarantd_store::Error>()
+            .is_some_and(quarantd_store::Error::is_not_found)
+    })
 }
 
 /// How one send attempt ended.
@@ -396,7 +582,7 @@ enum Sent {
 }
 
 /// The one implementation behind the daemon's [`RelayNotifier`] and the CLI's workflow
-/// notifications: who is told ([`parties`], the loop and list rules, local addressees),
+/// notifications: who is told ([`parties()`], the loop and list rules, local addressees),
 /// rendering, composition, sending with bounded retries, and the audit entries.
 pub struct NotifySender {
     settings: NotifySettings,

@@ -18,6 +18,9 @@ use serde::Deserialize;
 
 use crate::config::Check;
 
+/// Most notification runs `notify.max_concurrent_sends` allows at once.
+const MAX_CONCURRENT_SENDS: u64 = 1000;
+
 /// `[notify]` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -35,6 +38,7 @@ pub struct RawNotify {
     pub max_attempts: u64,
     pub first_backoff_secs: u64,
     pub max_backoff_secs: u64,
+    pub max_concurrent_sends: u64,
 }
 
 impl Default for RawNotify {
@@ -53,6 +57,7 @@ impl Default for RawNotify {
             max_attempts: 4,
             first_backoff_secs: 30,
             max_backoff_secs: 600,
+            max_concurrent_sends: 4,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct NotifySettings {
     pub first_backoff: Duration,
     /// Longest wait between attempts.
     pub max_backoff: Duration,
+    /// Notification runs the daemon sends at once; more wait (queued in the store).
+    pub max_concurrent_sends: usize,
 }
 
 impl NotifySettings {
@@ -227,6 +234,16 @@ impl RawNotify {
             max_attempts: check.positive("notify.max_attempts", self.max_attempts) as u32,
             first_backoff: check.secs("notify.first_backoff_secs", self.first_backoff_secs),
             max_backoff: check.secs("notify.max_backoff_secs", self.max_backoff_secs),
+            max_concurrent_sends: self.concurrent_sends(check),
         }
+    }
+
+    fn concurrent_sends(&self, check: &mut Check) -> usize {
+        const KEY: &str = "notify.max_concurrent_sends";
+        let n = check.positive(KEY, self.max_concurrent_sends);
+        if n > MAX_CONCURRENT_SENDS {
+            check.fail(KEY, format!("must be at most {MAX_CONCURRENT_SENDS}"));
+        }
+        n.min(MAX_CONCURRENT_SENDS) as usize
     }
 }

@@ -5,19 +5,23 @@
 //! `quarantine.store`, else the SQLite file under the data directory (which must exist: the
 //! CLI never creates an empty quarantine because it was started in the wrong directory).
 //!
-//! **Actor.** Who acts is `--by NAME`, else `$SUDO_USER` (the person behind `sudo`), else
-//! `$USER`. State changes (approve, release, delete, expire) refuse to run without one; views
-//! of content (`show --raw`, `show --part`) are recorded as `unknown` when none is known.
-//! `--by` is a name, not an authentication: four eyes are as good as the people typing.
+//! **Actor** ([`crate::actor`]). Who acts is the operating-system user running the command:
+//! the real uid, or through `sudo` the user behind it (`SUDO_UID`), named from the password
+//! database. `--by NAME` is accepted only from trusted automation running as root without
+//! `SUDO_UID` (otherwise exit status 2). Names are normalised (case, NFKC, no format
+//! characters); changes (approve, release, delete, expire) and views of content (`show
+//! --raw`, `show --part`) are audited under that name. The approvals a message needs were
+//! stored when it was held; this command's config does not change them.
 //!
 //! **Notifications.** With `notify.enabled`, `request-release`, `approve`, `release` and
 //! `delete` notify `release-requested`, `approval-needed`, `released` and `deleted` after the
 //! step, through `--relay` or `[relay]`, with the daemon's code ([`NotifySender`]); a failed
 //! notification is audited and printed as a warning, never an error of the step.
 //!
-//! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments or
-//! no actor; 3 unknown id or part; 4 the message's state forbids it (deleted, approvals
-//! missing, approved twice, not a recipient, nothing left to release); 5 the relay refused a
+//! **Exit codes** ([`exit_code`]): 0 done; 1 other failure (config, I/O); 2 bad arguments, a
+//! refused `--by` or a name that normalises to nothing; 3 unknown id or part; 4 the
+//! message's state forbids it (deleted, approvals missing, approved twice, not a recipient,
+//! nothing left to release, a rejected copy without `--rejected-copy`); 5 the relay refused a
 //! release permanently (5xx); 6 an easy-release token was refused (malformed, tampered,
 //! expired, or used for another message or recipient); 75 (`EX_TEMPFAIL`) the database or the relay is unavailable, or
 //! a delivery is deferred or uncertain: try again later.
@@ -29,7 +33,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use quarantd_notify::{Approvals, Event};
-use quarantd_release::{Delivery, ReleaseReport, Workflow};
+use quarantd_release::{Actor, Delivery, ReleaseReport, Workflow};
 use quarantd_smtp::Relay;
 use quarantd_store::{
     AuditEntry, Cursor, ListFilter, MessageDetail, MessageStatus, MessageSummary, RecipientStatus,
@@ -93,7 +97,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<quarantd_release::Error>() {
             return match e {
                 quarantd_release::Error::Store(s) => store_code(s),
-                quarantd_release::Error::NoActor { .. } => EXIT_USAGE,
+                quarantd_release::Error::InvalidActor { .. } => EXIT_USAGE,
                 _ if e.is_transient() => EXIT_TEMPFAIL,
                 _ if e.is_not_found() => EXIT_NOT_FOUND,
                 _ if e.is_state_error() => EXIT_STATE,
@@ -166,10 +170,10 @@ pub fn fetch_part(
         no_notify: true,
     };
     let settings = load_settings(&store_args, None)?;
-    let actor = viewer(by);
+    let actor = actor(by)?;
     runtime()?.block_on(async {
         let store = open_store(&settings, store_url).await?;
-        let part = store.part(id, path, &actor).await;
+        let part = store.part(id, path, actor.name()).await;
         store.close().await;
         Ok(part?.content)
     })
@@ -236,27 +240,9 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-/// The actor of a change: `--by`, `$SUDO_USER`, `$USER`.
-fn actor(by: Option<&str>) -> Option<String> {
-    let env = |name: &str| std::env::var(name).ok();
-    [by.map(str::to_string), env("SUDO_USER"), env("USER")]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim().to_string())
-        .find(|s| !s.is_empty())
-}
-
-fn changer(by: Option<&str>, action: &str) -> anyhow::Result<String> {
-    actor(by).ok_or_else(|| {
-        exit(
-            EXIT_USAGE,
-            format!("{action} needs a name for the audit log: give --by NAME"),
-        )
-    })
-}
-
-fn viewer(by: Option<&str>) -> String {
-    actor(by).unwrap_or_else(|| "unknown".to_string())
+/// Who runs this command ([`crate::actor`]); a refused `--by` is exit status 2.
+fn actor(by: Option<&str>) -> anyhow::Result<Actor> {
+    crate::actor::current(by).map_err(|message| exit(EXIT_USAGE, message))
 }
 
 async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyhow::Result<()> {
@@ -267,11 +253,11 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
         QuarantineCommand::List(list_args) => list(list_args, store).await,
         QuarantineCommand::Show(show_args) => show(show_args, by, store).await,
         QuarantineCommand::Release(release_args) => {
-            let by = changer(by, "release")?;
+            let by = actor(by)?;
             release(release_args, settings, &workflow, &by).await
         }
         QuarantineCommand::Approve { id, .. } => {
-            let by = changer(by, "approve")?;
+            let by = actor(by)?;
             let outcome = workflow.approve(id, &by).await?;
             println!(
                 "approved {id} as {by}: {} of {} approval(s) ({}); status {}",
@@ -293,7 +279,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
                     Event::ApprovalNeeded,
                     Vec::new(),
                     |c| {
-                        c.actor = Some(by.clone());
+                        c.actor = Some(by.name().to_string());
                         c.approvals = Some(approvals);
                     },
                 )
@@ -329,7 +315,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
             Ok(())
         }
         QuarantineCommand::Delete { id, .. } => {
-            let by = changer(by, "delete")?;
+            let by = actor(by)?;
             // What the notification needs is read before the content is gone.
             let before = if settings.notify.enabled {
                 Some(
@@ -348,7 +334,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
                     settings,
                     store,
                     case.map(|mut c| {
-                        c.actor = Some(by.clone());
+                        c.actor = Some(by.name().to_string());
                         c
                     }),
                 )
@@ -357,7 +343,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
             Ok(())
         }
         QuarantineCommand::Expire => {
-            let by = changer(by, "expire")?;
+            let by = actor(by)?;
             let report = workflow.expire(&q.retention, &by).await?;
             for id in &report.removed {
                 println!("expired {id}");
@@ -419,11 +405,11 @@ async fn list(args: &QuarantineListArgs, store: &Store) -> anyhow::Result<()> {
 
 async fn show(args: &QuarantineShowArgs, by: Option<&str>, store: &Store) -> anyhow::Result<()> {
     if args.raw {
-        let raw = store.raw(&args.id, &viewer(by)).await?;
+        let raw = store.raw(&args.id, actor(by)?.name()).await?;
         return write_stdout(&raw);
     }
     if let Some(path) = &args.part {
-        let part = store.part(&args.id, path, &viewer(by)).await?;
+        let part = store.part(&args.id, path, actor(by)?.name()).await?;
         return write_stdout(&part.content);
     }
     let detail = store.get(&args.id).await?;
@@ -492,7 +478,8 @@ async fn request_with_token(
             let relay = Arc::new(Relay::new(settings.relay.clone()));
             let report = workflow.release_as_recipient(&relay, id, rcpt).await?;
             print_release(&report);
-            notify_released(settings, workflow.store(), &report, rcpt).await;
+            let who = format!("rcpt:{}", rcpt.trim().to_lowercase());
+            notify_released(settings, workflow.store(), &report, &who).await;
             release_outcome(&report)
         }
     }
@@ -502,7 +489,7 @@ async fn release(
     args: &QuarantineReleaseArgs,
     settings: &Settings,
     workflow: &Workflow,
-    by: &str,
+    by: &Actor,
 ) -> anyhow::Result<()> {
     let relay = Arc::new(Relay::new(settings.relay.clone()));
     // Unknown ids fail before the progress line.
@@ -517,11 +504,24 @@ async fn release(
     );
     let report = if args.resume {
         workflow.resume(&relay, &args.id, by).await?
+    } else if args.rejected_copy {
+        workflow
+            .release_rejected_copy(&relay, &args.id, &args.rcpt, by)
+            .await?
     } else {
-        workflow.release(&relay, &args.id, &args.rcpt, by).await?
+        workflow
+            .release(&relay, &args.id, &args.rcpt, by)
+            .await
+            .map_err(|e| match e {
+                quarantd_release::Error::RejectedCopy { .. } => exit(
+                    EXIT_STATE,
+                    format!("{e} (quarantd quarantine release ID --rejected-copy)"),
+                ),
+                other => other.into(),
+            })?
     };
     print_release(&report);
-    notify_released(settings, workflow.store(), &report, by).await;
+    notify_released(settings, workflow.store(), &report, by.name()).await;
     release_outcome(&report)
 }
 
@@ -829,6 +829,7 @@ fn detail_json(d: &MessageDetail) -> Value {
             "approver": a.approver, "at": format_time(a.at),
         })).collect::<Vec<_>>(),
         "requests": d.requests,
+        "approvals_required": d.approvals_required,
     });
     if let (Value::Object(doc), Value::Object(extra)) = (&mut doc, extra) {
         doc.extend(extra);
@@ -980,7 +981,10 @@ fn print_detail(
             opt(&f.part)
         )?;
     }
-    writeln!(out, "approvals:")?;
+    match d.approvals_required {
+        Some(n) => writeln!(out, "approvals:  {n} required (stored when held)")?,
+        None => writeln!(out, "approvals:")?,
+    }
     for a in &d.approvals {
         writeln!(out, "  {} at {}", clean(&a.approver), format_time(a.at))?;
     }

@@ -37,7 +37,7 @@ impl Default for RawQuarantine {
             retention_days: 30,
             retention_days_per_reason: BTreeMap::new(),
             default_approvals: 1,
-            approvals: [("virus".to_string(), 2), ("executable".to_string(), 2)].into(),
+            approvals: BTreeMap::new(),
             release_max_attempts: 4,
             release_first_backoff_secs: 15,
             release_max_backoff_secs: 120,
@@ -55,13 +55,21 @@ pub struct QuarantineSettings {
     pub options: StoreOptions,
     /// Retention per reason.
     pub retention: Retention,
-    /// Approvals per reason.
+    /// Approvals per reason: the defaults ([`Rules::default`]: `virus` and `executable` 2)
+    /// with `quarantine.approvals` and `[policy.reasons]` over them, key by key.
     pub rules: Rules,
+    /// Where each reason's approvals in `rules` come from, for `config check`.
+    pub approvals_origin: BTreeMap<String, &'static str>,
     /// Release job retries.
     pub release: ReleaseSettings,
 }
 
 const DAY: u64 = 24 * 3600;
+
+/// Where a reason's approvals come from (`config check` prints it).
+const ORIGIN_DEFAULT: &str = "default";
+const ORIGIN_QUARANTINE: &str = "quarantine.approvals";
+const ORIGIN_POLICY: &str = "policy.reasons";
 
 impl RawQuarantine {
     /// Validates, reporting problems into `check`.
@@ -82,10 +90,16 @@ impl RawQuarantine {
             );
             per_reason.insert(reason.to_ascii_lowercase(), Duration::from_secs(days * DAY));
         }
-        let mut approvals = BTreeMap::new();
+        let mut approvals = Rules::default().approvals;
+        let mut approvals_origin: BTreeMap<String, &'static str> = approvals
+            .keys()
+            .map(|k| (k.clone(), ORIGIN_DEFAULT))
+            .collect();
         for (reason, n) in &self.approvals {
             let n = check.positive(&format!("quarantine.approvals.{reason}"), *n);
-            approvals.insert(reason.to_ascii_lowercase(), n as u32);
+            let key = reason.to_ascii_lowercase();
+            approvals.insert(key.clone(), n as u32);
+            approvals_origin.insert(key, ORIGIN_QUARANTINE);
         }
         QuarantineSettings {
             store,
@@ -109,6 +123,7 @@ impl RawQuarantine {
                     as u32,
                 ..Rules::default()
             },
+            approvals_origin,
             release: ReleaseSettings {
                 max_attempts: check
                     .positive("quarantine.release_max_attempts", self.release_max_attempts)
@@ -141,6 +156,7 @@ impl QuarantineSettings {
                 .insert(reason, Duration::from_secs(days * DAY));
         }
         for (reason, n) in policy.approvals_per_reason() {
+            self.approvals_origin.insert(reason.clone(), ORIGIN_POLICY);
             self.rules.approvals.insert(reason, n);
         }
         for (reason, settings) in policy.reasons() {
@@ -151,6 +167,28 @@ impl QuarantineSettings {
         self.rules
             .self_release
             .extend(policy.self_release_reasons());
+    }
+
+    /// The effective approvals table as `config check` prints it, e.g.
+    /// `quarantine.approvals: executable=3, virus=2 (default); other reasons 1`: each reason
+    /// with its number and, unless it is `quarantine.approvals`, where it comes from.
+    pub fn describe_approvals(&self) -> String {
+        let per_reason: Vec<String> = self
+            .rules
+            .approvals
+            .iter()
+            .map(
+                |(reason, n)| match self.approvals_origin.get(reason).copied() {
+                    Some(ORIGIN_QUARANTINE) | None => format!("{reason}={n}"),
+                    Some(origin) => format!("{reason}={n} ({origin})"),
+                },
+            )
+            .collect();
+        format!(
+            "quarantine.approvals: {}; other reasons {} (quarantine.default_approvals)",
+            per_reason.join(", "),
+            self.rules.default_approvals
+        )
     }
 
     /// Opens the store: the configured URL (a `--store` flag wins), else SQLite under `data_dir`.

@@ -31,13 +31,14 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let mut settings = settings;
         let listener = bind(&settings).await?;
+        settings.node_id = Some(node_id(&settings)?);
         let shutdown = ShutdownSignal::new();
         tokio::spawn(on_signal(shutdown.clone()));
         let stages = stages_for(&settings).await;
         let store = open_store(&settings).await?;
-        let quarantine: Arc<dyn Hold> =
-            Arc::new(StoreHold::new(store.clone(), settings.hostname.clone()));
+        let quarantine: Arc<dyn Hold> = Arc::new(store_hold(&settings, store.clone()));
         run_with(
             settings,
             listener,
@@ -161,10 +162,43 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {}", settings.listen))
 }
 
+/// This daemon's node id (`server.node_id`, else kept in the data directory), logged.
+fn node_id(settings: &Settings) -> anyhow::Result<String> {
+    let (id, origin) = crate::node_id::resolve(settings.node_id.as_deref(), &settings.data_dir)?;
+    let from = match &origin {
+        crate::node_id::Origin::Configured => "server.node_id".to_string(),
+        crate::node_id::Origin::Read(path) => path.display().to_string(),
+        crate::node_id::Origin::Created(path) => format!("{} (new)", path.display()),
+    };
+    tracing::info!(node_id = %id, from = %from, "Node id.");
+    Ok(id)
+}
+
+/// The quarantine seam on `store`: each message is stored with the approvals the configured
+/// rules say it needs and, with notifications on, its notification run for this node.
+fn store_hold(settings: &Settings, store: quarantd_store::Store) -> StoreHold {
+    let hold = StoreHold::new(store, settings.hostname.clone())
+        .with_rules(settings.quarantine.rules.clone());
+    if settings.notify.enabled {
+        hold.with_outbox(outbox_owner(settings))
+    } else {
+        hold
+    }
+}
+
+/// The owner of this daemon's queued notifications: its node id (the host name when none
+/// was resolved, as versions before node ids did).
+fn outbox_owner(settings: &Settings) -> String {
+    settings
+        .node_id
+        .clone()
+        .unwrap_or_else(|| settings.hostname.clone())
+}
+
 /// Opens the quarantine store (migrating it) for the pipeline to hold messages in.
 pub async fn open_quarantine(settings: &Settings) -> anyhow::Result<Arc<dyn Hold>> {
     let store = open_store(settings).await?;
-    Ok(Arc::new(StoreHold::new(store, settings.hostname.clone())))
+    Ok(Arc::new(store_hold(settings, store)))
 }
 
 /// Opens the quarantine store (migrating it).
@@ -230,7 +264,8 @@ pub async fn run_with(
             settings.quarantine.rules.clone(),
             Arc::clone(&relay),
             store,
-            settings.hostname.clone(),
+            outbox_owner(&settings),
+            Some(settings.hostname.clone()),
         ));
         let resumed = notifier.resume().await;
         if resumed > 0 {

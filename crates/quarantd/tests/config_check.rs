@@ -79,11 +79,31 @@ fn a_good_file_and_the_defaults_are_ok() {
          [notify]\nenabled = true\nlanguage = \"de\"\ntoken_key_file = \"token.key\"\n",
     )
     .unwrap();
+    const DEFAULT_APPROVALS: &str = "quarantine.approvals: executable=2 (default), virus=2 (default); other reasons 1 (quarantine.default_approvals)\nok\n";
     let (code, stdout, stderr) = check(Some(&path));
-    assert_eq!((code, stdout.as_str()), (0, "ok\n"), "{stderr}");
+    assert_eq!((code, stdout.as_str()), (0, DEFAULT_APPROVALS), "{stderr}");
     let (code, stdout, _) = check(None);
-    assert_eq!((code, stdout.as_str()), (0, "ok\n"));
+    assert_eq!((code, stdout.as_str()), (0, DEFAULT_APPROVALS));
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../quarantd.example.toml");
     let (code, stdout, _) = check(Some(std::path::Path::new(example)));
-    assert_eq!((code, stdout.as_str()), (0, "ok\n"));
+    assert_eq!((code, stdout.as_str()), (0, DEFAULT_APPROVALS));
+}
+
+#[test]
+fn approvals_given_for_one_reason_keep_the_defaults_of_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[quarantine]\napprovals = { executable = 3, script = 2 }\n\
+         [policy]\n[policy.reasons.vba-macro]\napprovals = 2\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(Some(&path));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout.lines().next().unwrap(),
+        "quarantine.approvals: executable=3, script=2, vba-macro=2 (policy.reasons), \
+         virus=2 (default); other reasons 1 (quarantine.default_approvals)",
+    );
 }

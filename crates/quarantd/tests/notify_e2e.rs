@@ -242,86 +242,251 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
     client.cmd("QUIT").await.ok();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_next_start() {
-    let keys = tempfile::tempdir().unwrap();
-    let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let store = quarantd_store::sqlite_url(data.path());
-    let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    // Every notification is deferred and would be retried only after a minute.
-    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
-    let notify =
-        notify_section(&key_file).replace("first_backoff_secs = 1", "first_backoff_secs = 60");
-    let start = || {
-        Daemon::start(
-            sink.addr(),
-            Extra {
-                server: "drain_timeout_secs = 1",
-                scan: format!("{POLICY}{notify}"),
-                store: Some(store.clone()),
-                ..Extra::default()
-            },
-        )
-    };
-    let daemon = start().await;
-    let id = hold_one(&daemon, "r1").await;
-    // The first attempt was refused; the run now waits to retry.
+/// A command-line "scanner": anything containing `VIRUS-MARKER-7` is a virus.
+const MARKER_SCANNER: &str = "[[scan.command]]\nname = \"marker\"\n\
+    command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
+    clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
+
+/// Inbound viruses rejected (554 after the copy) rather than held: the site asked for it.
+const REJECT_VIRUSES: &str = "[policy.default.inbound]\nvirus = \"reject\"\n";
+
+/// A virus from s@example.net to b@example.org in a session of its own: rejected (554) with
+/// its copy stored; returns the copy's quarantine id.
+async fn reject_one(daemon: &Daemon, marker: &str) -> String {
+    let mut client = client(daemon, "192.0.2.9").await;
+    let raw = format!(
+        "From: s@example.net\r\nTo: b@example.org\r\nSubject: {marker}\r\n\
+         Message-ID: <{marker}@example.net>\r\n\r\nhello VIRUS-MARKER-7\r\n"
+    );
+    let reply = client
+        .send_message("s@example.net", &["b@example.org"], raw.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 554, "{reply}");
+    client.cmd("QUIT").await.ok();
+    let store = quarantd_store::sqlite_url(&daemon.data_dir());
+    let (code, out, err) = cli(&[
+        "quarantine",
+        "list",
+        "--status",
+        "rejected",
+        "--json",
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    list["messages"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// Waits until the sink refused `n` transactions after the data.
+async fn refusals(sink: &Sink, n: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while sink
         .transactions()
         .iter()
         .filter(|t| t.outcome == Outcome::DataRejected)
         .count()
-        < 1
+        < n
     {
-        assert!(tokio::time::Instant::now() < deadline, "no attempt seen");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {n} attempts seen"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Starts daemons on one data directory (so one node id) with `hostname`, the notifications
+/// deferred for a minute after a 4xx, the marker scanner, and `drain_timeout_secs = 1`.
+struct Node {
+    keys: tempfile::TempDir,
+    data: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Node {
+        let keys = tempfile::tempdir().unwrap();
+        std::fs::write(keys.path().join("token.key"), KEY_HEX).unwrap();
+        Node {
+            keys,
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn store(&self) -> String {
+        quarantd_store::sqlite_url(self.data.path())
+    }
+
+    async fn start(&self, sink: &Sink, hostname: &str) -> Daemon {
+        let notify = notify_section(&self.keys.path().join("token.key"))
+            .replace("first_backoff_secs = 1", "first_backoff_secs = 60");
+        Daemon::start(
+            sink.addr(),
+            Extra {
+                server: "drain_timeout_secs = 1",
+                scan: format!("{POLICY}{notify}{MARKER_SCANNER}{REJECT_VIRUSES}"),
+                data_dir: Some(self.data.path().to_path_buf()),
+                hostname: Some(hostname.to_string()),
+                ..Extra::default()
+            },
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_next_start() {
+    let node = Node::new();
+    let store = node.store();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    // Every notification is deferred and would be retried only after a minute.
+    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
+    let daemon = node.start(&sink, "filter.test").await;
+    let held = hold_one(&daemon, "r1").await;
+    let rejected = reject_one(&daemon, "v1").await;
+    // The first attempt of each run was refused; both now wait to retry.
+    refusals(&sink, 2).await;
     daemon.terminate();
     daemon
         .wait_for_log("Notifications given up at shutdown", WAIT)
         .await;
     daemon.wait_for_log("quarantd stopped.", WAIT).await;
     let lost = daemon.events("Notification not sent: the daemon stopped first.");
-    assert!(
-        !lost.is_empty() && lost.iter().all(|e| e["id"] == id.as_str()),
-        "{lost:?}"
-    );
-    let failed = audited(
-        &store,
-        &id,
-        &[
-            "notify-failed",
-            "the daemon stopped first",
-            "resumed when the daemon starts again",
-        ],
-        lost.len(),
-    )
-    .await;
-    assert_eq!(failed[0]["actor"], "quarantd");
+    let mut lost_ids: Vec<&str> = lost.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    lost_ids.sort();
+    let mut want = vec![held.as_str(), rejected.as_str()];
+    want.sort();
+    assert_eq!(lost_ids, want, "{lost:?}");
+    for id in [&held, &rejected] {
+        let failed = audited(
+            &store,
+            id,
+            &[
+                "notify-failed",
+                "the daemon stopped first",
+                "resumed when the daemon starts again",
+            ],
+            1,
+        )
+        .await;
+        assert_eq!(failed[0]["actor"], "quarantd");
+    }
     assert!(sink.messages().is_empty());
 
-    // The relay accepts again; the next daemon on this host resumes the run.
+    // The relay accepts again; the host was renamed meanwhile. The next daemon with this
+    // node id (kept in the data directory) resumes both runs.
     sink.update_config(|c| c.data_reply = None);
-    let daemon = start().await;
-    let resumed = daemon
-        .wait_for_log("Resuming a notification the daemon did not finish", WAIT)
-        .await;
-    assert!(resumed.contains(&id), "{resumed}");
-    let msgs = sink.wait_for_messages(2, WAIT).await;
-    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
-    audited(&store, &id, &["notify-sent", "to=b@example.org"], 1).await;
+    let daemon = node.start(&sink, "renamed.test").await;
+    for id in [&held, &rejected] {
+        let resumed = daemon
+            .wait_for_log(&format!("\"id\":\"{id}\",\"event\""), WAIT)
+            .await;
+        assert!(resumed.contains("Resuming a notification"), "{resumed}");
+    }
+    let msgs = settled(&sink, 4).await;
+    assert_eq!(
+        notes_to(&msgs),
+        [
+            "b@example.org",
+            "b@example.org",
+            "postmaster@example.org",
+            "postmaster@example.org"
+        ]
+    );
+    audited(
+        &store,
+        &held,
+        &["notify-sent", "event=quarantined", "to=b@example.org"],
+        1,
+    )
+    .await;
+    audited(
+        &store,
+        &rejected,
+        &["notify-sent", "event=rejected", "to=b@example.org"],
+        1,
+    )
+    .await;
     // Done: nothing is left to resume.
     daemon.terminate();
     daemon.wait_for_log("quarantd stopped.", WAIT).await;
-    let daemon = start().await;
+    let daemon = node.start(&sink, "renamed.test").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(daemon
         .events("Resuming a notification the daemon did not finish before it stopped.")
         .is_empty());
-    assert_eq!(notes_to(&sink.messages()).len(), 2, "nothing sent twice");
+    assert_eq!(notes_to(&sink.messages()).len(), 4, "nothing sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_of_a_hold_survives_a_crash_right_after_the_250() {
+    let node = Node::new();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    // Nothing is accepted before the crash (held mail never reaches DATA downstream).
+    sink.update_config(|c| c.data_reply = Some("451 4.3.0 try again later".into()));
+    let daemon = node.start(&sink, "filter.test").await;
+    let held = hold_one(&daemon, "c1").await;
+    let rejected = reject_one(&daemon, "c2").await;
+    // SIGKILL at once: no drain, no shutdown audit; the runs were queued with the messages.
+    drop(daemon);
+    sink.update_config(|c| c.data_reply = None);
+    let daemon = node.start(&sink, "other-name.test").await;
+    daemon
+        .wait_for_log("Resuming a notification the daemon did not finish", WAIT)
+        .await;
+    let msgs = settled(&sink, 4).await;
+    assert_eq!(notes(&msgs).len(), 4, "{msgs:?}");
+    let store = node.store();
+    audited(&store, &held, &["notify-sent", "event=quarantined"], 2).await;
+    audited(&store, &rejected, &["notify-sent", "event=rejected"], 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_queued_by_the_host_name_before_node_ids_are_taken_over() {
+    let node = Node::new();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = node.start(&sink, "filter.test").await;
+    let held = hold_one(&daemon, "u1").await;
+    settled(&sink, 2).await;
+    daemon.terminate();
+    daemon.wait_for_log("quarantd stopped.", WAIT).await;
+    sink.clear();
+    // As a version before node ids left it: queued under the host name.
+    let store = quarantd_store::Store::open(&node.store(), &Default::default())
+        .await
+        .unwrap();
+    store
+        .outbox_add(
+            "filter.test",
+            &held,
+            "quarantined",
+            &["b@example.org".into()],
+        )
+        .await
+        .unwrap();
+    store
+        .outbox_add(
+            "elsewhere.test",
+            &held,
+            "quarantined",
+            &["b@example.org".into()],
+        )
+        .await
+        .unwrap();
+    let daemon = node.start(&sink, "filter.test").await;
+    daemon
+        .wait_for_log(
+            "Took over notifications queued under this host's name",
+            WAIT,
+        )
+        .await;
+    let msgs = settled(&sink, 2).await;
+    assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
+    assert!(store.outbox_of("filter.test").await.unwrap().is_empty());
+    // Another host's run is not this node's.
+    assert_eq!(store.outbox_of("elsewhere.test").await.unwrap().len(), 1);
+    drop(daemon);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -658,4 +823,47 @@ async fn split_group_refused_after_the_hold_defers_the_message() {
         .wait_for_log("Relay failed for one group of a split message", WAIT)
         .await;
     client.cmd("QUIT").await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notification_sends_are_bounded_and_all_arrive() {
+    const HELD: usize = 12;
+    let (_keys, sink, daemon) = setup(true, "max_concurrent_sends = 2\n").await;
+    // A slow relay that defers the first notifications.
+    sink.update_config(|c| {
+        c.data_delay = Some(Duration::from_millis(300));
+        c.data_reply = Some("451 4.3.0 try again later".into());
+    });
+    let mut client = client(&daemon, "192.0.2.9").await;
+    let mut ids = Vec::new();
+    for i in 0..HELD {
+        let raw = with_executable(&format!("p{i}"), "");
+        ids.push(hold(&mut client, "s@example.net", &["b@example.org"], &raw).await);
+    }
+    client.cmd("QUIT").await.ok();
+    refusals(&sink, 2).await;
+    sink.update_config(|c| c.data_reply = None);
+    // Every run tells b and the postmaster: all arrive, each once.
+    let msgs = settled(&sink, 2 * HELD).await;
+    assert_eq!(notes(&msgs).len(), 2 * HELD, "{msgs:?}");
+    for id in &ids {
+        audited(
+            &quarantd_store::sqlite_url(&daemon.data_dir()),
+            id,
+            &["notify-sent", "event=quarantined"],
+            2,
+        )
+        .await;
+    }
+    // Never more than two sends at once (and the pool was used: two did run at once).
+    assert_eq!(sink.peak_data_phases(), 2);
+    // Nothing is left queued.
+    let store = quarantd_store::Store::open(
+        &quarantd_store::sqlite_url(&daemon.data_dir()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let node_id = std::fs::read_to_string(daemon.data_dir().join("node-id")).unwrap();
+    assert!(store.outbox_of(node_id.trim()).await.unwrap().is_empty());
 }

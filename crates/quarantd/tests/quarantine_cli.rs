@@ -98,10 +98,18 @@ impl Q {
         }
     }
 
-    /// `quarantd ARGS --store URL --config FILE`, as user `tester` without sudo.
+    /// `quarantd ARGS --store URL --config FILE`, as this process's user (root in the test
+    /// machines: `--by` is trusted automation's) without sudo; `$USER` says nothing.
     async fn run(&self, args: &[&str]) -> Out {
-        self.run_env(args, &[("USER", Some("tester")), ("SUDO_USER", None)])
-            .await
+        self.run_env(
+            args,
+            &[
+                ("USER", Some("tester")),
+                ("SUDO_USER", None),
+                ("SUDO_UID", None),
+            ],
+        )
+        .await
     }
 
     async fn run_env(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Out {
@@ -167,6 +175,18 @@ fn ids(doc: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The uid of `nobody` on Debian, to play the person behind `sudo`.
+const NOBODY_UID: &str = "65534";
+
+/// The name this test process acts as (its real uid's entry in the password database).
+fn me() -> String {
+    let out = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_lowercase()
+}
+
 async fn seed(store: &Store, sample: &Sample) -> String {
     store.insert(&sample.as_new()).await.expect("insert")
 }
@@ -193,6 +213,8 @@ both_backends!(
     expire_removes_what_is_past_retention,
     signature_from_a_quarantined_part,
     resume_takes_over_a_dead_jobs_claim,
+    approvals_are_the_stored_number_by_distinct_normalised_names,
+    rejected_copy_is_listed_and_released_only_explicitly,
 );
 
 async fn list_filters_pages_and_json(db: TestDb) {
@@ -408,22 +430,23 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         .ok();
     assert_eq!(part.stdout, decoded_part(&m.raw, "2"));
     assert!(part.stdout.starts_with(b"PK"), "the zip, decoded");
+    // Through sudo: the user behind it (uid 65534 is `nobody`), whatever $SUDO_USER says.
     let sudo = q
         .run_env(
             &["quarantine", "show", &id, "--part", "1"],
-            &[("USER", Some("root")), ("SUDO_USER", Some("dave"))],
+            &[("SUDO_UID", Some(NOBODY_UID)), ("SUDO_USER", Some("dave"))],
         )
         .await
         .ok();
     assert!(String::from_utf8_lossy(&sudo.stdout).contains("Please see attached."));
-    let nobody = q
+    let no_env = q
         .run_env(
             &["quarantine", "show", &id, "--raw"],
-            &[("USER", None), ("SUDO_USER", None)],
+            &[("USER", None), ("SUDO_USER", None), ("SUDO_UID", None)],
         )
         .await
         .ok();
-    assert_eq!(nobody.stdout, m.raw);
+    assert_eq!(no_env.stdout, m.raw);
     q.run(&["quarantine", "show", &id, "--part", "9/nothing"])
         .await
         .fails(3, "has no part");
@@ -441,9 +464,9 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         views,
         [
             ("alice", "view-raw"),
-            ("tester", "view-part"),
-            ("dave", "view-part"),
-            ("unknown", "view-raw"),
+            (me().as_str(), "view-part"),
+            ("nobody", "view-part"),
+            (me().as_str(), "view-raw"),
         ],
         "{audit:?}"
     );
@@ -635,18 +658,20 @@ async fn state_errors_unknown_ids_and_actors(db: TestDb) {
     let m = Sample::new("a@example.org", &["r1@one.test"], &["vba-macro"]);
     let id = seed(&store, &m).await;
 
-    // No actor known: changes refuse, naming --by.
+    // --by from a person (here: through sudo) is refused, naming who they act as.
     q.run_env(
-        &["quarantine", "approve", &id],
-        &[("USER", None), ("SUDO_USER", None)],
+        &["quarantine", "approve", &id, "--by", "alice"],
+        &[("SUDO_UID", Some(NOBODY_UID))],
     )
     .await
-    .fails(2, "--by NAME");
-    // $USER is the default actor.
+    .fails(2, "--by is accepted only from trusted automation")
+    .fails(2, "you act as yourself (nobody, uid 65534)");
+    // The user running the command is the default actor, not $USER.
     q.run(&["quarantine", "delete", &id]).await.ok();
     let audit = q.audit(&id).await;
+    assert!(audit.contains(&(me(), "delete".into())), "{audit:?}");
     assert!(
-        audit.contains(&("tester".into(), "delete".into())),
+        !audit.iter().any(|(actor, _)| actor == "tester"),
         "{audit:?}"
     );
 
@@ -1003,4 +1028,120 @@ async fn database_unreachable_is_a_tempfail() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no quarantine at"), "{stderr}");
     assert!(!missing.exists());
+}
+
+async fn approvals_are_the_stored_number_by_distinct_normalised_names(db: TestDb) {
+    let store = db.open().await;
+    let q = Q::new(&db);
+    // Held by a daemon whose rules said 2 for vba-macro; this config says 1 (the default).
+    let m = Sample::new("a@example.org", &["r1@one.test"], &["vba-macro"]).approvals_required(2);
+    let id = seed(&store, &m).await;
+    let out = q
+        .run(&["quarantine", "approve", &id, "--by", "alice"])
+        .await
+        .ok()
+        .text();
+    assert!(
+        out.contains("1 of 2") && out.contains("status held"),
+        "{out}"
+    );
+    // "Alice", "ALICE " and "ali<ZWJ>ce" are alice: one person approves once.
+    for same in ["Alice", "ALICE ", "ali\u{200d}ce", "\u{ff41}lice"] {
+        q.run(&["quarantine", "approve", &id, "--by", same])
+            .await
+            .fails(4, "alice has already approved");
+    }
+    q.run(&["quarantine", "approve", &id, "--by", "\u{200b} "])
+        .await
+        .fails(2, "empty once normalised");
+    let out = q
+        .run(&["quarantine", "approve", &id, "--by", "bob"])
+        .await
+        .ok()
+        .text();
+    assert!(
+        out.contains("2 of 2") && out.contains("status approved"),
+        "{out}"
+    );
+    let doc = q.show_json(&id).await;
+    let approvers: Vec<&str> = doc["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["approver"].as_str().unwrap())
+        .collect();
+    assert_eq!(approvers, ["alice", "bob"]);
+    assert_eq!(doc["approvals_required"], 2);
+}
+
+async fn rejected_copy_is_listed_and_released_only_explicitly(db: TestDb) {
+    let store = db.open().await;
+    let q = Q::new(&db);
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let relay = sink.addr().to_string();
+    let m = Sample::new(
+        "a@example.org",
+        &["r1@one.test"],
+        &["virus:Eicar-Test-Signature"],
+    )
+    .rejected()
+    .approvals_required(2);
+    let id = seed(&store, &m).await;
+    let held = seed(
+        &store,
+        &Sample::new("a@example.org", &["r1@one.test"], &["vba-macro"]),
+    )
+    .await;
+    assert_eq!(q.list(&["--status", "rejected"]).await, [id.as_str()]);
+    assert_eq!(q.list(&["--status", "held"]).await, [held.as_str()]);
+    let doc = q.show_json(&id).await;
+    assert_eq!(doc["status"], "rejected");
+    assert_eq!(doc["recipients"][0]["status"], "rejected");
+    // Content views and the audit work as for any stored message.
+    let raw = q.run(&["quarantine", "show", &id, "--raw"]).await.ok();
+    assert_eq!(raw.stdout, m.raw);
+    // Not releasable as held, even with every approval; not requestable.
+    for name in ["alice", "bob"] {
+        q.run(&["quarantine", "approve", &id, "--by", name])
+            .await
+            .ok();
+    }
+    assert_eq!(q.show_json(&id).await["status"], "rejected");
+    let release = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "quarantine",
+            "release",
+            id.as_str(),
+            "--relay",
+            relay.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    q.run(&release(&["--by", "alice"]))
+        .await
+        .fails(4, "stored copy of a rejected message")
+        .fails(4, "--rejected-copy");
+    q.run(&release(&["--by", "alice", "--rcpt", "r1@one.test"]))
+        .await
+        .fails(4, "stored copy of a rejected message");
+    q.run(&[
+        "quarantine",
+        "request-release",
+        &id,
+        "--rcpt",
+        "r1@one.test",
+    ])
+    .await
+    .fails(4, "is rejected");
+    assert!(sink.transactions().is_empty(), "nothing was sent");
+    // Explicitly: delivered.
+    let out = q
+        .run(&release(&["--by", "alice", "--rejected-copy"]))
+        .await
+        .ok()
+        .text();
+    assert!(out.contains("r1@one.test: released"), "{out}");
+    assert_eq!(sink.wait_for_messages(1, WAIT).await.len(), 1);
+    assert_eq!(q.show_json(&id).await["status"], "released");
 }

@@ -351,3 +351,98 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
     )
     .await;
 }
+
+/// `quarantine.approvals = { executable = 3 }` keeps the default `virus = 2`; the daemon
+/// stores each message's number when it holds it, and the CLI uses that number whatever its
+/// own config says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_configured_for_one_reason_keep_the_virus_default() {
+    // A command-line "scanner": anything containing the marker is a virus.
+    // Inbound viruses rejected (554 after the copy), as a site may ask.
+    let scan = "[quarantine]\napprovals = { executable = 3 }\n\
+        [policy]\n[policy.default.inbound]\nvirus = \"reject\"\n\
+        [[scan.command]]\nname = \"marker\"\n\
+        command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
+        clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        scan: scan.to_string(),
+        ..Extra::default()
+    };
+    let daemon = Daemon::start(sink.addr(), extra).await;
+    let mut client = Client::connect(daemon.addr).await.unwrap();
+    client.handshake("mx.example.org").await.unwrap();
+    let url = quarantd_store::sqlite_url(&daemon.data_dir());
+    let executable = held_id(
+        &client
+            .send_message(
+                "m@example.net",
+                &["b@example.org"],
+                &with_executable("e3", ""),
+            )
+            .await
+            .unwrap(),
+    );
+    let virus =
+        b"From: s@example.net\r\nTo: b@example.org\r\nSubject: v1\r\n\r\nhello VIRUS-MARKER-7\r\n";
+    let reply = client
+        .send_message("s@example.net", &["b@example.org"], virus)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 554, "{reply}");
+    let store = quarantd_store::Store::open(&url, &Default::default())
+        .await
+        .unwrap();
+    let rejected = store
+        .list(&ListFilter {
+            status: Some(MessageStatus::Rejected),
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    let virus_id = rejected.messages[0].id.clone();
+    assert_eq!(
+        store.get(&executable).await.unwrap().approvals_required,
+        Some(3)
+    );
+    assert_eq!(
+        store.get(&virus_id).await.unwrap().approvals_required,
+        Some(2)
+    );
+
+    // The CLI's config says 1 for everything: the stored numbers still count.
+    let dir = tempfile::tempdir().unwrap();
+    let lax = dir.path().join("lax.toml");
+    std::fs::write(
+        &lax,
+        "[quarantine]\ndefault_approvals = 1\napprovals = { executable = 1, virus = 1 }\n",
+    )
+    .unwrap();
+    let approve = |id: String, by: &'static str| {
+        let (url, lax) = (url.clone(), lax.clone());
+        async move {
+            let lax = lax.to_str().unwrap().to_string();
+            let (code, out, err) = cli(
+                &url,
+                &["quarantine", "approve", &id, "--by", by, "--config", &lax],
+            )
+            .await;
+            assert_eq!(code, 0, "{err}");
+            String::from_utf8(out).unwrap()
+        }
+    };
+    let out = approve(virus_id.clone(), "alice").await;
+    assert!(
+        out.contains("1 of 2") && out.contains("status rejected"),
+        "{out}"
+    );
+    for (by, want) in [("alice", "1 of 3"), ("bob", "2 of 3"), ("carol", "3 of 3")] {
+        let out = approve(executable.clone(), by).await;
+        assert!(out.contains(want), "{by}: {out}");
+    }
+    assert_eq!(
+        store.get(&executable).await.unwrap().summary.status,
+        MessageStatus::Approved
+    );
+    client.cmd("QUIT").await.ok();
+}

@@ -34,11 +34,23 @@ pub enum Error {
         /// The recipients' states.
         detail: String,
     },
-    /// No actor name was given.
-    #[error("a name is needed for {action} (it is recorded in the audit log)")]
-    NoActor {
-        /// What was attempted.
-        action: &'static str,
+    /// A name that cannot stand for a person: empty once normalised, too long, or with
+    /// control characters or `:`.
+    #[error("{given:?} is not a name for the audit log: {why}")]
+    InvalidActor {
+        /// The name as given (cut).
+        given: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The message is the stored copy of a rejected message: the normal release path does
+    /// not deliver it.
+    #[error("message {id} is the stored copy of a rejected message (the sender was told it was refused): it is not released like a held message; release it explicitly as a rejected copy, with {needed} approval(s) by distinct people")]
+    RejectedCopy {
+        /// The message id.
+        id: String,
+        /// Approvals an explicit release needs.
+        needed: u32,
     },
     /// The relay accepted the message but the store could not record it: the recipients stay
     /// `releasing` with this job's claim and must not be resumed without checking the relay's
@@ -71,8 +83,9 @@ impl Error {
             Error::Store(e) => e.is_state_error(),
             Error::NeedsApprovals { .. }
             | Error::RecipientMayNotRelease { .. }
-            | Error::NothingToRelease { .. } => true,
-            Error::NoActor { .. } | Error::Unrecorded { .. } => false,
+            | Error::NothingToRelease { .. }
+            | Error::RejectedCopy { .. } => true,
+            Error::InvalidActor { .. } | Error::Unrecorded { .. } => false,
         }
     }
 }

@@ -5,12 +5,27 @@
 //!   │                              │                               │
 //!   └──────────── approve × N ─────┴───────────────────────────────┘
 //!   any state but deleted ──delete──► deleted;   past retention ──expire──► (removed, audited)
+//!
+//! rejected (the stored copy of a refused message) ──approve × N──► rejected
+//!          ──release --rejected-copy──► released
 //! ```
 //!
 //! [`Rules`] say how many distinct people must approve per verdict reason (default: `virus`
 //! and `executable` 2, everything else 1) and whether a recipient may release their own copy
-//! (never for a virus). [`Workflow`] has one function per postmaster command; each step is one
+//! (never for a virus). The daemon stores the number a message needs when it holds it; the
+//! workflow uses that number, not the rules of whoever runs a command ([`Workflow::
+//! approvals_needed`]). [`Workflow`] has one function per postmaster command; each step is one
 //! store transaction and one audit entry (`quarantd-store`).
+//!
+//! Every step that records a person takes an [`Actor`]: a normalised name (case-folded,
+//! NFKC, format characters removed: [`normalize_name`]) and how the front end established
+//! it ([`Source`]: the OS user, a name asserted by trusted automation, or an identity a front
+//! end such as the web UI authenticated). Approvals by names that normalise alike are one
+//! person's.
+//!
+//! The stored copy of a rejected message has the status `rejected`: [`Workflow::release`]
+//! refuses it ([`Error::RejectedCopy`]); [`Workflow::release_rejected_copy`] delivers it when
+//! asked explicitly, with at least a virus's approvals.
 //!
 //! A release is a job ([`Workflow::release`]): the recipients are first *claimed* in the
 //! database (an atomic conditional `UPDATE` per recipient: `held` → `releasing` with a random
@@ -30,11 +45,13 @@
 //! Signed easy-release tokens (issue 6) verify outside this crate and then call
 //! [`Workflow::request_release`] or [`Workflow::release_as_recipient`].
 
+mod actor;
 mod error;
 mod job;
 mod rules;
 mod workflow;
 
+pub use actor::{normalize_name, Actor, Source, MAX_NAME_CHARS};
 pub use error::Error;
 pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
 pub use rules::{Rules, VIRUS};

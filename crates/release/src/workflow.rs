@@ -10,9 +10,10 @@ use quarantd_store::{
     Store,
 };
 
+use crate::actor::Actor;
 use crate::error::Error;
 use crate::job::{Delivery, Job, ReleaseReport, ReleaseSettings};
-use crate::rules::Rules;
+use crate::rules::{Rules, VIRUS};
 
 /// The result of `request-release`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct RequestOutcome {
     /// Whether the recipient may release their copy alone ([`Workflow::release_as_recipient`]);
     /// otherwise postmasters must approve.
     pub self_release: bool,
-    /// Approvals the message needs.
+    /// Approvals the message needs (as stored when it was held).
     pub approvals_needed: u32,
 }
 
@@ -33,9 +34,10 @@ pub struct RequestOutcome {
 pub struct ApprovalOutcome {
     /// Everyone who approved so far.
     pub approvers: Vec<String>,
-    /// Approvals needed.
+    /// Approvals needed (as stored when it was held).
     pub needed: u32,
-    /// The message's status afterwards (`approved` once enough people approved).
+    /// The message's status afterwards (`approved` once enough people approved; a rejected
+    /// copy stays `rejected`).
     pub status: MessageStatus,
 }
 
@@ -71,16 +73,30 @@ impl Workflow {
             new,
             status: msg.summary.status,
             self_release: self.rules.recipient_may_release(&msg.summary.reasons),
-            approvals_needed: self.rules.approvals_needed(&msg.summary.reasons),
+            approvals_needed: self.approvals_needed(&msg),
         })
     }
 
-    /// `approve ID --by NAME`: one person's approval; nobody approves twice.
-    pub async fn approve(&self, id: &str, by: &str) -> Result<ApprovalOutcome, Error> {
-        let by = actor(by, "approve")?;
+    /// Approvals a release of `msg` needs: the number stored when it was held (the
+    /// daemon's rules then), else — for a message held before quarantd stored it — this
+    /// workflow's rules. A rejected copy needs at least a virus's approvals.
+    pub fn approvals_needed(&self, msg: &MessageDetail) -> u32 {
+        let needed = msg
+            .approvals_required
+            .unwrap_or_else(|| self.rules.approvals_needed(&msg.summary.reasons))
+            .max(1);
+        if msg.summary.status == MessageStatus::Rejected {
+            needed.max(self.rules.approvals_needed(&[VIRUS.to_string()]))
+        } else {
+            needed
+        }
+    }
+
+    /// `approve ID`: one person's approval; nobody approves twice.
+    pub async fn approve(&self, id: &str, by: &Actor) -> Result<ApprovalOutcome, Error> {
         let msg = self.store.get(id).await?;
-        let needed = self.rules.approvals_needed(&msg.summary.reasons);
-        let a = self.store.approve(id, by, needed, now_ms()).await?;
+        let needed = self.approvals_needed(&msg);
+        let a = self.store.approve(id, by.name(), needed, now_ms()).await?;
         Ok(ApprovalOutcome {
             approvers: a.approvers,
             needed,
@@ -88,30 +104,62 @@ impl Workflow {
         })
     }
 
-    /// `release ID [--rcpt ADDR ...] --by NAME`: delivers the stored original through `relay`
-    /// to the named recipients, or to every recipient still held. Releasing counts as the
-    /// releaser's approval when they have not approved yet; the release goes ahead only when
-    /// enough distinct people approved. Recipients already released (or being released by
-    /// another job) are skipped, never sent twice. A recipient refused permanently (`failed`)
-    /// is sent again only when named.
+    /// `release ID [--rcpt ADDR ...]`: delivers the stored original through `relay` to the
+    /// named recipients, or to every recipient still held. Releasing counts as the releaser's
+    /// approval when they have not approved yet; the release goes ahead only when enough
+    /// distinct people approved. Recipients already released (or being released by another
+    /// job) are skipped, never sent twice. A recipient refused permanently (`failed`) is sent
+    /// again only when named. The stored copy of a rejected message is refused
+    /// ([`Error::RejectedCopy`]): see [`Workflow::release_rejected_copy`].
     pub async fn release(
         &self,
         relay: &Arc<Relay>,
         id: &str,
         rcpts: &[String],
-        by: &str,
+        by: &Actor,
     ) -> Result<ReleaseReport, Error> {
-        let by = actor(by, "release")?;
+        self.release_from(relay, id, rcpts, by, false).await
+    }
+
+    /// `release ID --rejected-copy`: as [`Workflow::release`], and also for the stored copy
+    /// of a rejected message (its `rejected` recipients), which needs at least a virus's
+    /// approvals. The sender was told the message was refused: the postmaster asks for this
+    /// explicitly, for a message found harmless.
+    pub async fn release_rejected_copy(
+        &self,
+        relay: &Arc<Relay>,
+        id: &str,
+        rcpts: &[String],
+        by: &Actor,
+    ) -> Result<ReleaseReport, Error> {
+        self.release_from(relay, id, rcpts, by, true).await
+    }
+
+    async fn release_from(
+        &self,
+        relay: &Arc<Relay>,
+        id: &str,
+        rcpts: &[String],
+        by: &Actor,
+        rejected_copy: bool,
+    ) -> Result<ReleaseReport, Error> {
         let msg = self.store.get(id).await?;
-        let needed = self.rules.approvals_needed(&msg.summary.reasons);
-        self.approve_implicitly(&msg, by, needed).await?;
-        let (targets, from) = targets(&msg, rcpts)?;
+        let needed = self.approvals_needed(&msg);
+        let rejected = msg.summary.status == MessageStatus::Rejected;
+        if rejected && !rejected_copy {
+            return Err(Error::RejectedCopy {
+                id: id.to_string(),
+                needed,
+            });
+        }
+        self.approve_implicitly(&msg, by.name(), needed).await?;
+        let (targets, from) = targets(&msg, rcpts, rejected)?;
         let request = ClaimRequest {
             rcpts: &targets,
             from,
             owner: &new_id(),
             approvals_needed: needed,
-            actor: by,
+            actor: by.name(),
         };
         self.claim_and_deliver(relay, &msg, &targets, request).await
     }
@@ -126,6 +174,12 @@ impl Workflow {
         rcpt: &str,
     ) -> Result<ReleaseReport, Error> {
         let msg = self.store.get(id).await?;
+        if msg.summary.status == MessageStatus::Rejected {
+            return Err(Error::RejectedCopy {
+                id: id.to_string(),
+                needed: self.approvals_needed(&msg),
+            });
+        }
         if !self.rules.recipient_may_release(&msg.summary.reasons) {
             return Err(Error::RecipientMayNotRelease {
                 id: id.to_string(),
@@ -145,7 +199,7 @@ impl Workflow {
         self.claim_and_deliver(relay, &msg, &targets, request).await
     }
 
-    /// `release ID --resume --by NAME`: takes over claims older than
+    /// `release ID --resume`: takes over claims older than
     /// [`ReleaseSettings::stale_claim_after`] (a job that crashed between claiming and
     /// recording) and delivers to them. If the crashed job had already been answered 250 by
     /// the relay, this delivers a second copy: check the relay's log first when in doubt.
@@ -153,9 +207,9 @@ impl Workflow {
         &self,
         relay: &Arc<Relay>,
         id: &str,
-        by: &str,
+        by: &Actor,
     ) -> Result<ReleaseReport, Error> {
-        let by = actor(by, "resume a release")?;
+        let by = by.name();
         let msg = self.store.get(id).await?;
         let stale_ms =
             i64::try_from(self.settings.stale_claim_after.as_millis()).unwrap_or(i64::MAX);
@@ -180,15 +234,14 @@ impl Workflow {
         })
     }
 
-    /// `delete ID --by NAME`: removes the content; the record stays until expiry.
-    pub async fn delete(&self, id: &str, by: &str) -> Result<(), Error> {
-        let by = actor(by, "delete")?;
-        Ok(self.store.delete(id, by, now_ms()).await?)
+    /// `delete ID`: removes the content; the record stays until expiry.
+    pub async fn delete(&self, id: &str, by: &Actor) -> Result<(), Error> {
+        Ok(self.store.delete(id, by.name(), now_ms()).await?)
     }
 
     /// `expire`: removes what is past retention.
-    pub async fn expire(&self, retention: &Retention, by: &str) -> Result<ExpireReport, Error> {
-        Ok(self.store.expire(now_ms(), retention, by).await?)
+    pub async fn expire(&self, retention: &Retention, by: &Actor) -> Result<ExpireReport, Error> {
+        Ok(self.store.expire(now_ms(), retention, by.name()).await?)
     }
 
     /// Records the releaser's approval when it is still missing and could count.
@@ -276,17 +329,24 @@ impl Workflow {
 }
 
 /// The recipients to release and the states they may be claimed from: the named ones (held
-/// or failed), or every recipient still held.
+/// or failed), or every recipient still held — for a rejected copy released explicitly
+/// (`rejected`), its rejected recipients instead of held ones.
 fn targets(
     msg: &MessageDetail,
     rcpts: &[String],
+    rejected: bool,
 ) -> Result<(Vec<String>, &'static [RecipientStatus]), Error> {
     let id = &msg.summary.id;
+    let waiting = if rejected {
+        RecipientStatus::Rejected
+    } else {
+        RecipientStatus::Held
+    };
     if rcpts.is_empty() {
         let held: Vec<String> = msg
             .recipients
             .iter()
-            .filter(|r| r.status == RecipientStatus::Held)
+            .filter(|r| r.status == waiting)
             .map(|r| r.address.clone())
             .collect();
         if held.is_empty() {
@@ -301,7 +361,14 @@ fn targets(
                 detail,
             });
         }
-        return Ok((held, &[RecipientStatus::Held]));
+        return Ok((
+            held,
+            if rejected {
+                &[RecipientStatus::Rejected]
+            } else {
+                &[RecipientStatus::Held]
+            },
+        ));
     }
     let mut out = Vec::new();
     for rcpt in rcpts {
@@ -319,13 +386,10 @@ fn targets(
             }
         }
     }
-    Ok((out, &[RecipientStatus::Held, RecipientStatus::Failed]))
-}
-
-fn actor<'a>(by: &'a str, action: &'static str) -> Result<&'a str, Error> {
-    let by = by.trim();
-    if by.is_empty() {
-        return Err(Error::NoActor { action });
-    }
-    Ok(by)
+    let from: &'static [RecipientStatus] = if rejected {
+        &[RecipientStatus::Rejected, RecipientStatus::Failed]
+    } else {
+        &[RecipientStatus::Held, RecipientStatus::Failed]
+    };
+    Ok((out, from))
 }

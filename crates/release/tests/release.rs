@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use quarantd_release::{Delivery, Error, ReleaseSettings, Rules, Workflow};
+use quarantd_release::{Actor, Delivery, Error, ReleaseSettings, Rules, Workflow};
 use quarantd_smtp::{Relay, RelayConfig};
 use quarantd_store::testing::{Sample, TestDb};
 use quarantd_store::{both_backends, now_ms, ClaimRequest, MessageStatus, RecipientStatus};
@@ -21,6 +21,9 @@ both_backends!(
     stale_claim_is_resumed,
     self_release_only_where_allowed,
     lost_reply_after_data_keeps_the_claim,
+    stored_approvals_win_over_the_runners_rules,
+    names_that_normalise_alike_are_one_approver,
+    rejected_copy_is_released_only_explicitly,
 );
 
 fn settings() -> ReleaseSettings {
@@ -42,6 +45,11 @@ fn relay(sink: &Sink) -> Arc<Relay> {
 
 async fn sink() -> Sink {
     Sink::start(SinkConfig::default()).await.unwrap()
+}
+
+/// A postmaster named by trusted automation.
+fn by(name: &str) -> Actor {
+    Actor::asserted(name).unwrap()
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -73,21 +81,21 @@ async fn virus_needs_two_distinct_approvers_and_arrives_byte_identical(db: TestD
     assert!(!req.self_release);
     assert_eq!(req.approvals_needed, 2);
 
-    let err = wf.release(&relay, &id, &[], "anna").await.unwrap_err();
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
     assert!(
         matches!(&err, Error::NeedsApprovals { needed: 2, have, .. } if have == &["anna"]),
         "{err}"
     );
-    let err = wf.approve(&id, "Anna").await.unwrap_err();
+    let err = wf.approve(&id, &by("Anna")).await.unwrap_err();
     assert!(
         err.is_state_error() && err.to_string().contains("already approved"),
         "{err}"
     );
-    let ok = wf.approve(&id, "bert").await.unwrap();
+    let ok = wf.approve(&id, &by("bert")).await.unwrap();
     assert_eq!(ok.status, MessageStatus::Approved);
     assert_eq!(ok.approvers, ["anna", "bert"]);
 
-    let report = wf.release(&relay, &id, &[], "anna").await.unwrap();
+    let report = wf.release(&relay, &id, &[], &by("anna")).await.unwrap();
     assert!(report.all_delivered(), "{report:?}");
     assert_eq!(report.recipients.len(), 2);
     let got = sink.wait_for_messages(1, Duration::from_secs(5)).await;
@@ -137,7 +145,7 @@ async fn virus_needs_two_distinct_approvers_and_arrives_byte_identical(db: TestD
             "released anna",
         ]
     );
-    let err = wf.release(&relay, &id, &[], "anna").await.unwrap_err();
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
     assert!(matches!(err, Error::NothingToRelease { .. }), "{err}");
 }
 
@@ -155,7 +163,7 @@ async fn release_to_one_recipient_then_the_other(db: TestDb) {
     s.raw = [&b"X-Quarantd-Verdict: pass\r\n"[..], &original].concat();
     let id = wf.store().insert(&s.as_new()).await.unwrap();
     let one = wf
-        .release(&relay, &id, &strings(&["Bob@corp.test"]), "anna")
+        .release(&relay, &id, &strings(&["Bob@corp.test"]), &by("anna"))
         .await
         .unwrap();
     assert!(one.all_delivered(), "{one:?}");
@@ -164,14 +172,14 @@ async fn release_to_one_recipient_then_the_other(db: TestDb) {
         MessageStatus::Approved
     );
     let again = wf
-        .release(&relay, &id, &strings(&["bob@corp.test"]), "bert")
+        .release(&relay, &id, &strings(&["bob@corp.test"]), &by("bert"))
         .await
         .unwrap();
     assert!(
         matches!(&again.recipients[..], [(_, Delivery::Skipped { state })] if state == "released"),
         "{again:?}"
     );
-    let rest = wf.release(&relay, &id, &[], "bert").await.unwrap();
+    let rest = wf.release(&relay, &id, &[], &by("bert")).await.unwrap();
     assert_eq!(rest.recipients.len(), 1);
     assert_eq!(rest.recipients[0].0, "carol@corp.test");
     let got = sink.wait_for_messages(2, Duration::from_secs(5)).await;
@@ -192,7 +200,7 @@ async fn release_to_one_recipient_then_the_other(db: TestDb) {
         MessageStatus::Released
     );
     let err = wf
-        .release(&relay, &id, &strings(&["eve@corp.test"]), "anna")
+        .release(&relay, &id, &strings(&["eve@corp.test"]), &by("anna"))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("not a recipient"), "{err}");
@@ -218,7 +226,7 @@ async fn temporary_failure_is_retried_until_accepted(db: TestDb) {
     let id = wf.store().insert(&s.as_new()).await.unwrap();
     let job = {
         let (wf, relay, id) = (wf.clone(), relay.clone(), id.clone());
-        tokio::spawn(async move { wf.release(&relay, &id, &[], "anna").await })
+        tokio::spawn(async move { wf.release(&relay, &id, &[], &by("anna")).await })
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !sink
@@ -259,24 +267,27 @@ async fn permanent_failure_is_reported_and_can_be_retried_by_name(db: TestDb) {
         &["spam"],
     );
     let id = wf.store().insert(&s.as_new()).await.unwrap();
-    let report = wf.release(&relay, &id, &[], "anna").await.unwrap();
-    let by: BTreeMap<_, _> = report.recipients.iter().cloned().collect();
-    assert!(matches!(&by["bob@corp.test"], Delivery::Delivered { .. }));
+    let report = wf.release(&relay, &id, &[], &by("anna")).await.unwrap();
+    let outcome: BTreeMap<_, _> = report.recipients.iter().cloned().collect();
+    assert!(matches!(
+        &outcome["bob@corp.test"],
+        Delivery::Delivered { .. }
+    ));
     assert!(
-        matches!(&by["nosuch@corp.test"], Delivery::Refused { reply } if reply.contains("550 5.1.1")),
-        "{by:?}"
+        matches!(&outcome["nosuch@corp.test"], Delivery::Refused { reply } if reply.contains("550 5.1.1")),
+        "{outcome:?}"
     );
     assert_eq!(report.attempts, 1, "5xx is not retried");
     let d = wf.store().get(&id).await.unwrap();
     assert_eq!(d.recipients[1].status, RecipientStatus::Failed);
     assert_eq!(d.summary.status, MessageStatus::Released);
     assert!(matches!(
-        wf.release(&relay, &id, &[], "anna").await.unwrap_err(),
+        wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err(),
         Error::NothingToRelease { .. }
     ));
     sink.update_config(|c| c.rcpt_replies.clear());
     let again = wf
-        .release(&relay, &id, &strings(&["nosuch@corp.test"]), "anna")
+        .release(&relay, &id, &strings(&["nosuch@corp.test"]), &by("anna"))
         .await
         .unwrap();
     assert!(again.all_delivered(), "{again:?}");
@@ -302,7 +313,7 @@ async fn exhausted_retries_return_recipient_to_held(db: TestDb) {
     let relay = relay(&sink);
     let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"]);
     let id = wf.store().insert(&s.as_new()).await.unwrap();
-    let report = wf.release(&relay, &id, &[], "anna").await.unwrap();
+    let report = wf.release(&relay, &id, &[], &by("anna")).await.unwrap();
     assert!(
         matches!(&report.recipients[0].1, Delivery::Deferred { reply } if reply.contains("450"))
     );
@@ -330,8 +341,8 @@ async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
         ids.push(one.store().insert(&s.as_new()).await.unwrap());
     }
     for id in &ids {
-        let run = |wf: Workflow, relay: Arc<Relay>, id: String, by: &'static str| {
-            tokio::spawn(async move { wf.release(&relay, &id, &[], by).await })
+        let run = |wf: Workflow, relay: Arc<Relay>, id: String, name: &'static str| {
+            tokio::spawn(async move { wf.release(&relay, &id, &[], &by(name)).await })
         };
         let a = run(one.clone(), relay_one.clone(), id.clone(), "anna");
         let b = run(two.clone(), relay_two.clone(), id.clone(), "bert");
@@ -363,15 +374,15 @@ async fn deleted_message_cannot_be_released(db: TestDb) {
     let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"]);
     let id = wf.store().insert(&s.as_new()).await.unwrap();
     assert!(matches!(
-        wf.delete(&id, " ").await.unwrap_err(),
-        Error::NoActor { .. }
+        Actor::asserted(" \u{200b}").unwrap_err(),
+        Error::InvalidActor { .. }
     ));
-    wf.delete(&id, "anna").await.unwrap();
-    let err = wf.release(&relay, &id, &[], "bert").await.unwrap_err();
+    wf.delete(&id, &by("anna")).await.unwrap();
+    let err = wf.release(&relay, &id, &[], &by("bert")).await.unwrap_err();
     assert!(err.is_state_error(), "{err}");
     assert!(err.to_string().contains("is deleted"), "{err}");
     let err = wf
-        .release(&relay, "nosuchid", &[], "bert")
+        .release(&relay, "nosuchid", &[], &by("bert"))
         .await
         .unwrap_err();
     assert!(
@@ -383,7 +394,7 @@ async fn deleted_message_cannot_be_released(db: TestDb) {
     assert_eq!(log.last().unwrap().action, "delete");
     // The database going away is a transient error.
     wf.store().close().await;
-    let err = wf.approve(&id, "carl").await.unwrap_err();
+    let err = wf.approve(&id, &by("carl")).await.unwrap_err();
     assert!(err.is_transient(), "{err}");
 }
 
@@ -393,7 +404,7 @@ async fn stale_claim_is_resumed(db: TestDb) {
     let relay = relay(&sink);
     let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"]);
     let id = wf.store().insert(&s.as_new()).await.unwrap();
-    wf.approve(&id, "anna").await.unwrap();
+    wf.approve(&id, &by("anna")).await.unwrap();
     // A job that claimed and then crashed, two minutes ago.
     let rcpts = strings(&["bob@corp.test"]);
     let crashed = ClaimRequest {
@@ -407,12 +418,12 @@ async fn stale_claim_is_resumed(db: TestDb) {
         .claim(&id, &crashed, now_ms() - 120_000)
         .await
         .unwrap();
-    let err = wf.release(&relay, &id, &[], "anna").await.unwrap_err();
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
     assert!(
         matches!(err, Error::NothingToRelease { .. }),
         "a claimed recipient is not sent: {err}"
     );
-    let report = wf.resume(&relay, &id, "bert").await.unwrap();
+    let report = wf.resume(&relay, &id, &by("bert")).await.unwrap();
     assert!(report.all_delivered(), "{report:?}");
     assert_eq!(
         sink.wait_for_messages(1, Duration::from_secs(5))
@@ -421,7 +432,7 @@ async fn stale_claim_is_resumed(db: TestDb) {
         1
     );
     assert!(matches!(
-        wf.resume(&relay, &id, "bert").await.unwrap_err(),
+        wf.resume(&relay, &id, &by("bert")).await.unwrap_err(),
         Error::NothingToRelease { .. }
     ));
     let log = wf.store().audit_log(Some(&id), 20).await.unwrap();
@@ -481,7 +492,7 @@ async fn lost_reply_after_data_keeps_the_claim(db: TestDb) {
     let relay = Arc::new(Relay::new(cfg));
     let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"]);
     let id = wf.store().insert(&s.as_new()).await.unwrap();
-    let report = wf.release(&relay, &id, &[], "anna").await.unwrap();
+    let report = wf.release(&relay, &id, &[], &by("anna")).await.unwrap();
     assert!(
         matches!(&report.recipients[0].1, Delivery::Uncertain { .. }),
         "{report:?}"
@@ -494,8 +505,133 @@ async fn lost_reply_after_data_keeps_the_claim(db: TestDb) {
         .as_deref()
         .unwrap()
         .starts_with("uncertain"));
-    let err = wf.release(&relay, &id, &[], "anna").await.unwrap_err();
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
     assert!(matches!(err, Error::NothingToRelease { .. }), "{err}");
-    let err = wf.delete(&id, "anna").await.unwrap_err();
+    let err = wf.delete(&id, &by("anna")).await.unwrap_err();
     assert!(err.to_string().contains("being released"), "{err}");
+}
+
+async fn stored_approvals_win_over_the_runners_rules(db: TestDb) {
+    // The daemon held it needing 2; whoever runs the command says 1 for executables.
+    let lax = Rules {
+        approvals: [("executable".to_string(), 1)].into_iter().collect(),
+        ..Rules::default()
+    };
+    let wf = Workflow::new(db.open().await, lax, settings());
+    let sink = sink().await;
+    let relay = relay(&sink);
+    let s = Sample::new("a@example.org", &["bob@corp.test"], &["executable"]).approvals_required(2);
+    let id = wf.store().insert(&s.as_new()).await.unwrap();
+    let req = wf.request_release(&id, "bob@corp.test").await.unwrap();
+    assert_eq!(req.approvals_needed, 2);
+    let first = wf.approve(&id, &by("anna")).await.unwrap();
+    assert_eq!(
+        (first.needed, first.status),
+        (2, MessageStatus::ReleaseRequested)
+    );
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::NeedsApprovals { needed: 2, .. }),
+        "{err}"
+    );
+    let report = wf.release(&relay, &id, &[], &by("bert")).await.unwrap();
+    assert!(report.all_delivered(), "{report:?}");
+
+    // Held before the number was stored: the rules of whoever runs the command decide.
+    let old = Sample::new("a@example.org", &["bob@corp.test"], &["executable"]);
+    let old_id = wf.store().insert(&old.as_new()).await.unwrap();
+    let one = wf.approve(&old_id, &by("anna")).await.unwrap();
+    assert_eq!((one.needed, one.status), (1, MessageStatus::Approved));
+    // And a strict runner cannot lower what was stored either way: it is the stored number.
+    let strict = Workflow::new(
+        wf.store().clone(),
+        Rules {
+            default_approvals: 3,
+            approvals: Default::default(),
+            ..Rules::default()
+        },
+        settings(),
+    );
+    let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"]).approvals_required(1);
+    let id = strict.store().insert(&s.as_new()).await.unwrap();
+    let once = strict.approve(&id, &by("anna")).await.unwrap();
+    assert_eq!((once.needed, once.status), (1, MessageStatus::Approved));
+}
+
+async fn names_that_normalise_alike_are_one_approver(db: TestDb) {
+    let wf = Workflow::new(db.open().await, Rules::default(), settings());
+    let s =
+        Sample::new("a@example.org", &["bob@corp.test"], &["virus:Eicar"]).approvals_required(2);
+    let id = wf.store().insert(&s.as_new()).await.unwrap();
+    wf.approve(&id, &by("alice")).await.unwrap();
+    for same in [
+        "Alice",
+        "ALICE ",
+        "ali\u{200d}ce",
+        "\u{202e}alice",
+        "ａｌｉｃｅ",
+    ] {
+        let err = wf.approve(&id, &by(same)).await.unwrap_err();
+        assert!(
+            err.is_state_error() && err.to_string().contains("already approved"),
+            "{same:?}: {err}"
+        );
+    }
+    let web = Actor::authenticated("web", "Alice").unwrap();
+    assert!(
+        wf.approve(&id, &web).await.is_err(),
+        "one person, any front end"
+    );
+    let two = wf.approve(&id, &by("bob")).await.unwrap();
+    assert_eq!(two.approvers, ["alice", "bob"]);
+    assert_eq!(two.status, MessageStatus::Approved);
+}
+
+async fn rejected_copy_is_released_only_explicitly(db: TestDb) {
+    let wf = Workflow::new(db.open().await, Rules::default(), settings());
+    let sink = sink().await;
+    let relay = relay(&sink);
+    // Rejected for a reason that needs one approval: a rejected copy still needs two.
+    let s = Sample::new("a@example.org", &["bob@corp.test"], &["spam"])
+        .rejected()
+        .approvals_required(1);
+    let id = wf.store().insert(&s.as_new()).await.unwrap();
+    let err = wf.release(&relay, &id, &[], &by("anna")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::RejectedCopy { needed: 2, .. }) && err.is_state_error(),
+        "{err}"
+    );
+    let err = wf
+        .release(&relay, &id, &strings(&["bob@corp.test"]), &by("anna"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RejectedCopy { .. }), "{err}");
+    let err = wf
+        .release_as_recipient(&relay, &id, "bob@corp.test")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RejectedCopy { .. }), "{err}");
+    assert!(wf.request_release(&id, "bob@corp.test").await.is_err());
+    assert!(sink.transactions().is_empty(), "nothing was sent");
+    // Explicitly, with two people.
+    let err = wf
+        .release_rejected_copy(&relay, &id, &[], &by("anna"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::NeedsApprovals { needed: 2, .. }),
+        "{err}"
+    );
+    let approved = wf.approve(&id, &by("bert")).await.unwrap();
+    assert_eq!(approved.status, MessageStatus::Rejected);
+    let report = wf
+        .release_rejected_copy(&relay, &id, &[], &by("anna"))
+        .await
+        .unwrap();
+    assert!(report.all_delivered(), "{report:?}");
+    let got = sink.wait_for_messages(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].rcpts, ["bob@corp.test"]);
+    let d = wf.store().get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Released);
+    assert_eq!(d.recipients[0].status, RecipientStatus::Released);
 }

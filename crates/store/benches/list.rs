@@ -120,6 +120,8 @@ async fn fill(store: &Store, n: usize) {
                 verdict,
                 direction: "inbound",
                 node: "bench",
+                approvals_required: None,
+                outbox: None,
             })
             .collect();
         store.insert_batch(&msgs).await.expect("insert batch");
@@ -253,6 +255,8 @@ async fn store_100k(store: &Store, count: usize) {
             verdict: &verdict,
             direction: "inbound",
             node: "bench",
+            approvals_required: None,
+            outbox: None,
         };
         store.insert(&msg).await.expect("insert 100 KB");
     }

@@ -155,6 +155,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox",
         include_str!("../migrations/sqlite/0002_outbox.sql"),
     ),
+    (
+        3,
+        "approvals",
+        include_str!("../migrations/sqlite/0003_approvals.sql"),
+    ),
+    (
+        4,
+        "rejected copies",
+        include_str!("../migrations/sqlite/0004_rejected_copies.sql"),
+    ),
 ];
 const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -166,6 +176,16 @@ const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "outbox",
         include_str!("../migrations/mysql/0002_outbox.sql"),
+    ),
+    (
+        3,
+        "approvals",
+        include_str!("../migrations/mysql/0003_approvals.sql"),
+    ),
+    (
+        4,
+        "rejected copies",
+        include_str!("../migrations/mysql/0004_rejected_copies.sql"),
     ),
 ];
 

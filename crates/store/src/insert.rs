@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use quarantd_core::{BodyType, Notify, Ret};
+use quarantd_core::{Action, BodyType, Notify, Ret};
 use sqlx::{Any, Transaction};
 
 use crate::blob;
 use crate::db::{cut, placeholders, Val};
 use crate::error::Error;
 use crate::headers;
-use crate::model::{reason_key, MessageStatus, NewMessage, RecipientStatus};
+use crate::model::{reason_key, MessageStatus, NewMessage, NewOutboxRun, RecipientStatus};
 use crate::store::{commit, exec, system_time_ms, Store};
 
 /// Most bound values per statement (SQLite allows 32766, MariaDB 65535).
@@ -62,6 +62,7 @@ const MESSAGE_COLUMNS: &[&str] = &[
     "reasons",
     "raw_encoding",
     "updated_at",
+    "approvals_required",
 ];
 const FACET_COLUMNS: &[&str] = &["kind", "value", "received_at", "message_id"];
 const BLOB_COLUMNS: &[&str] = &["message_id", "seq", "data"];
@@ -90,6 +91,7 @@ const PART_COLUMNS: &[&str] = &[
 ];
 const FINDING_COLUMNS: &[&str] = &["message_id", "seq", "kind", "engine", "name", "part_path"];
 const AUDIT_COLUMNS: &[&str] = &["at", "actor", "action", "message_id", "detail"];
+const OUTBOX_COLUMNS: &[&str] = &["owner", "message_id", "event", "concerned", "created_at"];
 
 /// Every row of a batch of messages, table by table.
 struct Batch {
@@ -100,12 +102,15 @@ struct Batch {
     parts: Rows,
     findings: Rows,
     audit: Rows,
+    outbox: Rows,
 }
 
 impl Store {
     /// Stores one message and returns its quarantine id (the envelope's id). When this returns
     /// `Ok`, the transaction is committed (SQLite `synchronous=FULL`; InnoDB with
-    /// `innodb_flush_log_at_trx_commit=1`): the daemon may answer 250 upstream.
+    /// `innodb_flush_log_at_trx_commit=1`): the daemon may answer 250 upstream. The message's
+    /// notification run ([`NewMessage::outbox`]) is queued in the same transaction: both are
+    /// stored, or neither.
     pub async fn insert(&self, msg: &NewMessage<'_>) -> Result<String, Error> {
         self.insert_batch(std::slice::from_ref(msg)).await?;
         Ok(msg.envelope.id.clone())
@@ -123,6 +128,7 @@ impl Store {
             &batch.parts,
             &batch.findings,
             &batch.audit,
+            &batch.outbox,
         ] {
             insert_rows(&mut tx, rows, MAX_PARAMS).await?;
         }
@@ -140,6 +146,7 @@ fn build_batch(msgs: &[NewMessage<'_>], now: i64) -> Batch {
         parts: Rows::new("parts", PART_COLUMNS),
         findings: Rows::new("findings", FINDING_COLUMNS),
         audit: Rows::new("audit_log", AUDIT_COLUMNS),
+        outbox: Rows::new("notify_outbox", OUTBOX_COLUMNS),
     };
     for msg in msgs {
         add_message(&mut b, msg, now);
@@ -176,7 +183,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
             lc.into(),
             rcpt.notify.map(Notify::dsn_value).into(),
             rcpt.orcpt.as_deref().map(|o| cut(o, 1000)).into(),
-            RecipientStatus::Held.as_str().into(),
+            initial_status(msg).1.as_str().into(),
             0i64.into(),
             now.into(),
         ]);
@@ -237,6 +244,35 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
         id.into(),
         cut(&detail, 2000).into(),
     ]);
+    if let Some(run) = &msg.outbox {
+        b.outbox.rows.push(outbox_row(msg, run, now));
+    }
+}
+
+/// The notification run queued with the message: the recipient party means its recipients.
+fn outbox_row(msg: &NewMessage<'_>, run: &NewOutboxRun<'_>, now: i64) -> Vec<Val> {
+    let concerned: Vec<&str> = msg
+        .envelope
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    vec![
+        cut(run.owner, 255).into(),
+        msg.envelope.id.as_str().into(),
+        cut(run.event, 32).into(),
+        concerned.join("\n").into(),
+        now.into(),
+    ]
+}
+
+/// `rejected` for the stored copy of a refused message, else `held`.
+fn initial_status(msg: &NewMessage<'_>) -> (MessageStatus, RecipientStatus) {
+    if msg.verdict.action == Action::Reject {
+        (MessageStatus::Rejected, RecipientStatus::Rejected)
+    } else {
+        (MessageStatus::Held, RecipientStatus::Held)
+    }
 }
 
 fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i64) -> Vec<Val> {
@@ -252,7 +288,7 @@ fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i6
     vec![
         env.id.as_str().into(),
         received_at.into(),
-        MessageStatus::Held.as_str().into(),
+        initial_status(msg).0.as_str().into(),
         cut(msg.direction, 32).into(),
         cut(msg.node, 255).into(),
         cut(&env.mail_from, 1000).into(),
@@ -289,6 +325,7 @@ fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i6
         cut(&msg.verdict.reasons.join("\n"), 2000).into(),
         blob::ENCODING_DEFLATE.into(),
         now.into(),
+        msg.approvals_required.map(i64::from).into(),
     ]
 }
 

@@ -33,8 +33,8 @@ pub use db::{redact, sqlite_url, Backend, StoreOptions, SQLITE_FILE};
 pub use error::Error;
 pub use model::{
     reason_key, Approval, AuditEntry, Cursor, ExpireReport, Finish, ListFilter, MessageDetail,
-    MessageStatus, MessageSummary, NewMessage, Page, PartContent, RecipientState, RecipientStatus,
-    Retention, StoredFinding, StoredPart, DEFAULT_PAGE, MAX_PAGE,
+    MessageStatus, MessageSummary, NewMessage, NewOutboxRun, Page, PartContent, RecipientState,
+    RecipientStatus, Retention, StoredFinding, StoredPart, DEFAULT_PAGE, MAX_PAGE,
 };
 pub use outbox::OutboxEntry;
 pub use store::{now_ms, system_time_ms, Store};

@@ -23,12 +23,17 @@ pub enum MessageStatus {
     Deleted,
     /// Past retention. Expired messages are removed; the status appears in the audit log only.
     Expired,
+    /// The stored copy of a message that was refused (5xx): the sender was told it was not
+    /// delivered. Not released by the normal release path (only on explicit request, with
+    /// its approvals); approvals are recorded but do not change this status.
+    Rejected,
 }
 
 impl MessageStatus {
     /// Every status, in workflow order.
-    pub const ALL: [MessageStatus; 6] = [
+    pub const ALL: [MessageStatus; 7] = [
         MessageStatus::Held,
+        MessageStatus::Rejected,
         MessageStatus::ReleaseRequested,
         MessageStatus::Approved,
         MessageStatus::Released,
@@ -45,6 +50,7 @@ impl MessageStatus {
             MessageStatus::Released => "released",
             MessageStatus::Deleted => "deleted",
             MessageStatus::Expired => "expired",
+            MessageStatus::Rejected => "rejected",
         }
     }
 
@@ -78,12 +84,16 @@ pub enum RecipientStatus {
     Failed,
     /// The message was deleted before this recipient got it.
     Deleted,
+    /// Not delivered: the message was refused (5xx) and this is its stored copy. Claimed for
+    /// a release only when the release names rejected copies explicitly.
+    Rejected,
 }
 
 impl RecipientStatus {
     /// Every status.
-    pub const ALL: [RecipientStatus; 5] = [
+    pub const ALL: [RecipientStatus; 6] = [
         RecipientStatus::Held,
+        RecipientStatus::Rejected,
         RecipientStatus::Releasing,
         RecipientStatus::Released,
         RecipientStatus::Failed,
@@ -98,6 +108,7 @@ impl RecipientStatus {
             RecipientStatus::Released => "released",
             RecipientStatus::Failed => "failed",
             RecipientStatus::Deleted => "deleted",
+            RecipientStatus::Rejected => "rejected",
         }
     }
 
@@ -130,6 +141,21 @@ pub struct NewMessage<'a> {
     pub direction: &'a str,
     /// The host name of the node that took the message.
     pub node: &'a str,
+    /// Distinct approvals a release of this message needs, by the rules in force when it
+    /// was held; `None` leaves it to the rules of whoever releases it.
+    pub approvals_required: Option<u32>,
+    /// A notification run to queue in the same transaction (the daemon's outbox), so that a
+    /// message is never committed without it.
+    pub outbox: Option<NewOutboxRun<'a>>,
+}
+
+/// A notification run about a message being stored, queued with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewOutboxRun<'a> {
+    /// The node that will send it (its persistent node id).
+    pub owner: &'a str,
+    /// The event (`quarantined`, `rejected`); the concerned recipients are the envelope's.
+    pub event: &'a str,
 }
 
 /// One line of `list`: what a postmaster needs to pick a message.
@@ -266,6 +292,9 @@ pub struct MessageDetail {
     pub approvals: Vec<Approval>,
     /// Recipients who asked for release (lower case).
     pub requests: Vec<String>,
+    /// Distinct approvals a release needs, fixed when the message was held; `None` for a
+    /// message held before quarantd recorded it.
+    pub approvals_required: Option<u32>,
 }
 
 /// Filters of `list`; every one given must match.

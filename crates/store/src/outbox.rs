@@ -1,7 +1,9 @@
 //! The daemon's notification outbox: one row per notification run (an event about a stored
-//! message) that has not finished yet. The daemon adds the row before sending and removes it
-//! when every notification of the run was sent or finally failed; rows left behind by a
-//! process that stopped (or crashed) are resumed by the next daemon on the same host.
+//! message) that has not finished yet. The row of a held or rejected message is written in
+//! the transaction that stores the message ([`crate::NewMessage::outbox`]); the daemon
+//! removes it when every notification of the run was sent or finally failed. Rows left
+//! behind by a process that stopped (or crashed) are resumed by the next daemon with the same
+//! owner (its persistent node id).
 
 use crate::db::{self, bind_all, Backend, Val};
 use crate::error::Error;
@@ -67,6 +69,37 @@ impl Store {
         };
         commit(tx, OP).await?;
         Ok(seq)
+    }
+
+    /// Removes the finished run `owner` queued about `message_id` for `event` (a run queued
+    /// with its message, whose key the sender does not know).
+    pub async fn outbox_remove_run(
+        &self,
+        owner: &str,
+        message_id: &str,
+        event: &str,
+    ) -> Result<(), Error> {
+        bind_all(
+            "DELETE FROM notify_outbox WHERE message_id = ? AND owner = ? AND event = ?",
+            vec![message_id.into(), owner.into(), event.into()],
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::db("finish notification", e))?;
+        Ok(())
+    }
+
+    /// Gives every run queued by `from` to `to` (a daemon taking over the runs of an older
+    /// version that named itself by host name); returns how many.
+    pub async fn outbox_adopt(&self, from: &str, to: &str) -> Result<u64, Error> {
+        bind_all(
+            "UPDATE notify_outbox SET owner = ? WHERE owner = ?",
+            vec![to.into(), from.into()],
+        )
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| Error::db("take over notifications", e))
     }
 
     /// Removes a finished run.

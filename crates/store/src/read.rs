@@ -103,6 +103,8 @@ impl Store {
                 .iter()
                 .map(|r| db::text(r, "recipient_lc"))
                 .collect::<Result<_, _>>()?,
+            approvals_required: db::opt_int(row, "approvals_required")?
+                .and_then(|n| u32::try_from(n).ok()),
         })
     }
 

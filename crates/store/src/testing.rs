@@ -18,7 +18,7 @@ use quarantd_core::{
 };
 use sqlx::Connection;
 
-use crate::{Backend, NewMessage, Store, StoreOptions};
+use crate::{Backend, NewMessage, NewOutboxRun, Store, StoreOptions};
 
 /// A database for one test.
 #[derive(Debug, Clone)]
@@ -183,6 +183,10 @@ pub struct Sample {
     pub verdict: Verdict,
     /// Direction.
     pub direction: String,
+    /// Approvals required, as the daemon records them (`None`: not recorded).
+    pub approvals_required: Option<u32>,
+    /// The notification run's owner and event, queued with the message.
+    pub outbox: Option<(String, String)>,
 }
 
 impl Sample {
@@ -217,7 +221,27 @@ impl Sample {
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
             },
             direction: "inbound".into(),
+            approvals_required: None,
+            outbox: None,
         }
+    }
+
+    /// The stored copy of a rejected message (verdict action `reject`).
+    pub fn rejected(mut self) -> Sample {
+        self.verdict.action = Action::Reject;
+        self
+    }
+
+    /// Records the approvals required, as the daemon does at hold time.
+    pub fn approvals_required(mut self, n: u32) -> Sample {
+        self.approvals_required = Some(n);
+        self
+    }
+
+    /// Queues a notification run of `owner` for `event` with the message.
+    pub fn queued(mut self, owner: &str, event: &str) -> Sample {
+        self.outbox = Some((owner.to_string(), event.to_string()));
+        self
     }
 
     /// Sets when the message was received.
@@ -242,6 +266,11 @@ impl Sample {
             verdict: &self.verdict,
             direction: &self.direction,
             node: "mx1.test",
+            approvals_required: self.approvals_required,
+            outbox: self
+                .outbox
+                .as_ref()
+                .map(|(owner, event)| NewOutboxRun { owner, event }),
         }
     }
 }
@@ -297,6 +326,14 @@ pub fn sized_raw(size: usize, seed: u64) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// Runs one SQL statement on the store's database (fault injection: triggers that fail).
+pub async fn execute(store: &Store, sql: &str) {
+    sqlx::raw_sql(sql)
+        .execute(&store.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// A short pause for polling in tests.

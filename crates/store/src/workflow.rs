@@ -41,6 +41,13 @@ impl Store {
         let mut tx = self.begin("request release").await?;
         let status = lock_message(&mut tx, id, at).await?;
         forbid_final(id, status, "request its release")?;
+        if status == MessageStatus::Rejected {
+            return Err(Error::StateForbids {
+                id: id.to_string(),
+                status,
+                action: "request its release (the sender was told it was refused)",
+            });
+        }
         require_recipient(&mut tx, id, &rcpt_lc).await?;
         let known = fetch(
             &mut tx,
@@ -210,7 +217,13 @@ impl Store {
         at: i64,
     ) -> Result<Vec<String>, Error> {
         let mut tx = self.begin("record release").await?;
-        lock_message(&mut tx, id, at).await?;
+        let message_status = lock_message(&mut tx, id, at).await?;
+        // A recipient not delivered goes back to what it was: held, or a rejected copy.
+        let unclaimed = if message_status == MessageStatus::Rejected {
+            RecipientStatus::Rejected
+        } else {
+            RecipientStatus::Held
+        };
         let mut matched = Vec::new();
         for (rcpt, outcome) in outcomes {
             let lc = rcpt.trim().to_lowercase();
@@ -220,7 +233,7 @@ impl Store {
                 Finish::Deferred { reply } => {
                     (RecipientStatus::Releasing, reply, "release-deferred")
                 }
-                Finish::Unclaim { reply } => (RecipientStatus::Held, reply, "release-unclaimed"),
+                Finish::Unclaim { reply } => (unclaimed, reply, "release-unclaimed"),
             };
             let keep_claim = status == RecipientStatus::Releasing;
             let sql = if keep_claim {
@@ -385,13 +398,14 @@ impl Store {
             &mut tx,
             "delete",
             "UPDATE recipients SET status = ?, updated_at = ? WHERE message_id = ? \
-             AND status IN (?, ?)",
+             AND status IN (?, ?, ?)",
             vec![
                 RecipientStatus::Deleted.as_str().into(),
                 at.into(),
                 id.into(),
                 RecipientStatus::Held.as_str().into(),
                 RecipientStatus::Failed.as_str().into(),
+                RecipientStatus::Rejected.as_str().into(),
             ],
         )
         .await?;
@@ -496,7 +510,7 @@ async fn set_status_if(
     exec(tx, "change status", &sql, vals).await
 }
 
-/// `released` once no recipient is held or being released.
+/// `released` once no recipient is held, a rejected copy or being released.
 async fn mark_released_when_done(
     tx: &mut Transaction<'static, Any>,
     id: &str,
@@ -505,11 +519,12 @@ async fn mark_released_when_done(
     let open = fetch(
         tx,
         "check recipients",
-        "SELECT 1 AS x FROM recipients WHERE message_id = ? AND status IN (?, ?)",
+        "SELECT 1 AS x FROM recipients WHERE message_id = ? AND status IN (?, ?, ?)",
         vec![
             id.into(),
             RecipientStatus::Held.as_str().into(),
             RecipientStatus::Releasing.as_str().into(),
+            RecipientStatus::Rejected.as_str().into(),
         ],
     )
     .await?;
@@ -521,6 +536,7 @@ async fn mark_released_when_done(
                 MessageStatus::Held,
                 MessageStatus::ReleaseRequested,
                 MessageStatus::Approved,
+                MessageStatus::Rejected,
             ],
             MessageStatus::Released,
             at,

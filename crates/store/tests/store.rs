@@ -2,10 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use quarantd_store::testing::{sized_raw, Sample, TestDb};
+use quarantd_store::testing::{execute, sized_raw, Sample, TestDb};
 use quarantd_store::{
-    both_backends, system_time_ms, ClaimRequest, Cursor, Error, Finish, ListFilter, MessageStatus,
-    RecipientStatus, Retention, Store, StoreOptions,
+    both_backends, system_time_ms, Backend, ClaimRequest, Cursor, Error, Finish, ListFilter,
+    MessageStatus, RecipientStatus, Retention, Store, StoreOptions,
 };
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -29,6 +29,11 @@ both_backends!(
     delete_removes_content_and_forbids_release,
     expire_follows_retention_per_reason,
     request_release_checks_recipient,
+    message_and_its_notification_run_commit_together,
+    approvals_required_are_kept_with_the_message,
+    rejected_copy_has_its_own_status,
+    rejected_copies_held_before_are_migrated,
+    outbox_runs_are_removed_by_message_and_adopted,
 );
 
 async fn stores_every_field_and_shows_raw_byte_exact(db: TestDb) {
@@ -682,4 +687,219 @@ async fn outbox_rows_are_per_owner_and_removed_when_done(db: TestDb) {
     let mine = store.outbox_of("mx1").await.unwrap();
     assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), [second]);
     assert_eq!(store.outbox_of("mx2").await.unwrap().len(), 1);
+}
+
+/// A trigger that makes every insert into `notify_outbox` fail: the fault between storing a
+/// message and queueing its notification.
+async fn break_outbox(db: &TestDb, store: &Store) {
+    let sql = match db.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON notify_outbox \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        }
+        Backend::MySql => {
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON notify_outbox FOR EACH ROW \
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'"
+        }
+    };
+    execute(store, sql).await;
+}
+
+async fn message_and_its_notification_run_commit_together(db: TestDb) {
+    let store = db.open().await;
+    // Committed: the message and its run, with the envelope's recipients as concerned.
+    let s = Sample::new(
+        "a@example.org",
+        &["b@corp.test", "c@corp.test"],
+        &["executable"],
+    )
+    .queued("node-1", "quarantined");
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let runs = store.outbox_of("node-1").await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].message_id, id);
+    assert_eq!(runs[0].event, "quarantined");
+    assert_eq!(runs[0].concerned, ["b@corp.test", "c@corp.test"]);
+
+    // The same message again (Postfix's retry after a lost reply would have a new id; this
+    // one fails on the message's key): neither is stored a second time.
+    assert!(store.insert(&s.as_new()).await.is_err());
+    assert_eq!(store.outbox_of("node-1").await.unwrap().len(), 1);
+
+    // Queueing the run fails after the message's rows were written: nothing is committed,
+    // so the daemon answers 4xx and the message stays in Postfix's queue.
+    break_outbox(&db, &store).await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["virus:Eicar"])
+        .rejected()
+        .queued("node-1", "rejected");
+    let err = store.insert(&s.as_new()).await.unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    let err = store.get(&s.envelope.id).await.unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert_eq!(store.outbox_of("node-1").await.unwrap().len(), 1);
+    let audit = store.audit_log(Some(&s.envelope.id), 10).await.unwrap();
+    assert!(audit.is_empty(), "{audit:?}");
+    // Without a run to queue, storing works as before.
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    store.insert(&s.as_new()).await.unwrap();
+}
+
+async fn approvals_required_are_kept_with_the_message(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]).approvals_required(3);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap().approvals_required, Some(3));
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap().approvals_required, None);
+}
+
+async fn rejected_copy_has_its_own_status(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new(
+        "a@example.org",
+        &["b@corp.test", "c@corp.test"],
+        &["virus:Eicar"],
+    )
+    .rejected();
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let held = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let held_id = store.insert(&held.as_new()).await.unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Rejected);
+    assert_eq!(d.action, "reject");
+    assert!(d
+        .recipients
+        .iter()
+        .all(|r| r.status == RecipientStatus::Rejected));
+    // Listed as such, and not among the held.
+    let list = |status| {
+        let store = store.clone();
+        async move {
+            let filter = ListFilter {
+                status: Some(status),
+                ..ListFilter::default()
+            };
+            let page = store.list(&filter).await.unwrap();
+            page.messages.into_iter().map(|m| m.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(MessageStatus::Rejected).await,
+        std::slice::from_ref(&id)
+    );
+    assert_eq!(list(MessageStatus::Held).await, [held_id]);
+    assert_eq!(
+        MessageStatus::parse("rejected"),
+        Some(MessageStatus::Rejected)
+    );
+    // A recipient cannot ask for it; a release that claims held recipients gets none.
+    let err = store
+        .request_release(&id, "b@corp.test", 1)
+        .await
+        .unwrap_err();
+    assert!(err.is_state_error(), "{err}");
+    store.approve(&id, "anna", 1, 2).await.unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().summary.status,
+        MessageStatus::Rejected,
+        "approvals are recorded, the status stays"
+    );
+    let rcpts = vec!["b@corp.test".to_string()];
+    assert!(store
+        .claim(&id, &claim(&rcpts, "o1"), 3)
+        .await
+        .unwrap()
+        .is_empty());
+    // Claimed explicitly, a recipient not delivered goes back to `rejected`.
+    let explicit = ClaimRequest {
+        from: &[RecipientStatus::Rejected],
+        ..claim(&rcpts, "o2")
+    };
+    assert_eq!(store.claim(&id, &explicit, 4).await.unwrap(), rcpts);
+    let unclaim = Finish::Unclaim {
+        reply: "451".into(),
+    };
+    store
+        .finish(&id, "o2", &[(rcpts[0].clone(), unclaim)], "pm", 5)
+        .await
+        .unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.recipients[0].status, RecipientStatus::Rejected);
+    assert_eq!(d.summary.status, MessageStatus::Rejected);
+    // Content views and delete work as for a held message.
+    assert_eq!(store.raw(&id, "pm").await.unwrap(), s.raw);
+    store.delete(&id, "bert", 6).await.unwrap();
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Deleted);
+    assert!(d
+        .recipients
+        .iter()
+        .all(|r| r.status == RecipientStatus::Deleted));
+}
+
+async fn rejected_copies_held_before_are_migrated(db: TestDb) {
+    let store = db.open().await;
+    let old = Sample::new("a@example.org", &["b@corp.test"], &["virus:Eicar"]).rejected();
+    let id = store.insert(&old.as_new()).await.unwrap();
+    let kept = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let kept_id = store.insert(&kept.as_new()).await.unwrap();
+    // As a version before the `rejected` status stored it: held, like any held message.
+    execute(
+        &store,
+        &format!("UPDATE messages SET status = 'release-requested' WHERE id = '{id}'"),
+    )
+    .await;
+    execute(
+        &store,
+        &format!("UPDATE recipients SET status = 'held' WHERE message_id = '{id}'"),
+    )
+    .await;
+    execute(&store, "DELETE FROM _sqlx_migrations WHERE version = 4").await;
+    store.close().await;
+    let store = db.open().await;
+    let d = store.get(&id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Rejected);
+    assert_eq!(d.recipients[0].status, RecipientStatus::Rejected);
+    let d = store.get(&kept_id).await.unwrap();
+    assert_eq!(d.summary.status, MessageStatus::Held);
+    assert_eq!(d.recipients[0].status, RecipientStatus::Held);
+}
+
+async fn outbox_runs_are_removed_by_message_and_adopted(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"])
+        .queued("mx1.example.org", "quarantined");
+    let id = store.insert(&s.as_new()).await.unwrap();
+    let other = Sample::new("a@example.org", &["b@corp.test"], &["executable"])
+        .queued("mx2.example.org", "quarantined");
+    store.insert(&other.as_new()).await.unwrap();
+    // A daemon with a node id takes over what its host name queued before node ids.
+    assert_eq!(
+        store
+            .outbox_adopt("mx1.example.org", "node-a")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.outbox_of("mx1.example.org").await.unwrap().is_empty());
+    let mine = store.outbox_of("node-a").await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].message_id, id);
+    // Another owner's run, or another event, is not removed.
+    store
+        .outbox_remove_run("node-b", &id, "quarantined")
+        .await
+        .unwrap();
+    store
+        .outbox_remove_run("node-a", &id, "rejected")
+        .await
+        .unwrap();
+    assert_eq!(store.outbox_of("node-a").await.unwrap().len(), 1);
+    store
+        .outbox_remove_run("node-a", &id, "quarantined")
+        .await
+        .unwrap();
+    assert!(store.outbox_of("node-a").await.unwrap().is_empty());
+    assert_eq!(store.outbox_of("mx2.example.org").await.unwrap().len(), 1);
 }

@@ -70,6 +70,9 @@ pub struct SinkConfig {
     /// arrives; the connection then ignores all input until the client
     /// closes it.
     pub never_answer_data: bool,
+    /// Wait this long after the end-of-data dot before answering (a slow relay); the
+    /// transaction stays in its data phase meanwhile (see [`Sink::peak_data_phases`]).
+    pub data_delay: Option<Duration>,
 }
 
 impl Default for SinkConfig {
@@ -85,6 +88,7 @@ impl Default for SinkConfig {
             random_tempfail_rcpt: 0.0,
             seed: 0,
             never_answer_data: false,
+            data_delay: None,
         }
     }
 }
@@ -174,6 +178,11 @@ struct Shared {
     notify: Notify,
     connections: AtomicUsize,
     queue_ids: AtomicU64,
+    /// Transactions in their data phase now (DATA answered 354, the reply after the dot
+    /// not yet given).
+    in_data: AtomicUsize,
+    /// The most transactions in their data phase at once so far.
+    peak_in_data: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -200,6 +209,18 @@ impl Shared {
         }
         self.notify.notify_waiters();
     }
+
+    /// A transaction entered its data phase (DATA answered 354).
+    fn data_started(&self) {
+        let now = self.in_data.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_data.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// Records the end of a transaction in its data phase.
+    fn record_data(&self, txn: Transaction) {
+        self.in_data.fetch_sub(1, Ordering::SeqCst);
+        self.record(txn);
+    }
 }
 
 impl Sink {
@@ -219,6 +240,8 @@ impl Sink {
             notify: Notify::new(),
             connections: AtomicUsize::new(0),
             queue_ids: AtomicU64::new(0),
+            in_data: AtomicUsize::new(0),
+            peak_in_data: AtomicUsize::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Sink { shared, addr, task })
@@ -243,6 +266,13 @@ impl Sink {
     /// Number of TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most transactions that were in their data phase at the same time (from the 354
+    /// to DATA until the reply after the dot, or the connection's end), on all connections,
+    /// since the sink started: how many messages a client sent at once.
+    pub fn peak_data_phases(&self) -> usize {
+        self.shared.peak_in_data.load(Ordering::SeqCst)
     }
 
     /// Forgets all recorded messages and transactions (the connection count
@@ -642,7 +672,18 @@ impl Conn {
         }
         self.reply("354 End data with <CR><LF>.<CR><LF>").await?;
         self.writer.flush().await?;
+        self.shared.data_started();
+        let result = self.data_phase().await;
+        if result.is_err() {
+            // The connection broke mid-data: the transaction ends with the connection.
+            self.shared.in_data.fetch_sub(1, Ordering::SeqCst);
+        }
+        result
+    }
 
+    /// From the 354 to the reply after the dot; every way out of it that returns `Ok` ends
+    /// the data phase with [`Shared::record_data`].
+    async fn data_phase(&mut self) -> io::Result<Next> {
         let mut data = Vec::new();
         let mut line = Vec::new();
         let mut prev_crlf = true;
@@ -662,12 +703,17 @@ impl Conn {
             data.extend_from_slice(body);
         };
         let Some(mut txn) = self.txn.take() else {
+            self.shared.in_data.fetch_sub(1, Ordering::SeqCst);
             return Ok(Next::Close);
         };
         txn.message.data = data;
         if !complete {
-            self.shared.record(txn.finish(None, Outcome::Aborted));
+            self.shared.record_data(txn.finish(None, Outcome::Aborted));
             return Ok(Next::Close);
+        }
+        let delay = self.shared.lock().cfg.data_delay;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
         }
         self.xforward.clear();
         let n = self.shared.queue_ids.fetch_add(1, Ordering::SeqCst) + 1;
@@ -704,7 +750,8 @@ impl Conn {
             }
         };
         let Some(reply) = reply else {
-            self.shared.record(txn.finish(None, Outcome::Unanswered));
+            self.shared
+                .record_data(txn.finish(None, Outcome::Unanswered));
             return Ok(Next::Drain);
         };
         let outcome = if is_positive(&reply) {
@@ -714,7 +761,8 @@ impl Conn {
         };
         // Record before answering, so a client that saw the reply also sees
         // the message in `Sink::messages`.
-        self.shared.record(txn.finish(Some(reply.clone()), outcome));
+        self.shared
+            .record_data(txn.finish(Some(reply.clone()), outcome));
         self.reply(&reply).await?;
         Ok(Next::Continue)
     }

@@ -577,3 +577,37 @@ async fn many_parallel_connections() {
         assert!(m.data.windows(7).any(|w| w == b"\r\n.body"));
     }
 }
+
+#[tokio::test]
+async fn slow_data_replies_and_the_peak_of_messages_in_flight() {
+    let sink = Sink::start(SinkConfig {
+        data_delay: Some(Duration::from_millis(50)),
+        ..SinkConfig::default()
+    })
+    .await
+    .unwrap();
+    // One client at a time: never more than one message in its data phase.
+    let mut c = connected(&sink).await;
+    for i in 0..2 {
+        let reply = c
+            .send_message("a@x.test", &["b@y.test"], format!("m{i}\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(reply.code, 250);
+    }
+    assert_eq!(sink.peak_data_phases(), 1);
+    // Three clients at once, each answered a second after its dot: three at once.
+    sink.update_config(|c| c.data_delay = Some(Duration::from_secs(1)));
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(connected(&sink).await);
+    }
+    let sends = clients.into_iter().map(|mut c| {
+        tokio::spawn(async move { c.send_message("a@x.test", &["b@y.test"], b"m\r\n").await })
+    });
+    for send in sends.collect::<Vec<_>>() {
+        assert_eq!(send.await.unwrap().unwrap().code, 250);
+    }
+    assert_eq!(sink.peak_data_phases(), 3);
+    assert_eq!(sink.wait_for_messages(5, WAIT).await.len(), 5);
+}

@@ -29,6 +29,11 @@ pub struct Extra {
     pub scan: String,
     /// `--store URL` (default: SQLite under the daemon's temporary data directory).
     pub store: Option<String>,
+    /// `server.data_dir` (default: `var` in the daemon's own temporary directory); give the
+    /// same one to a restarted daemon to keep its node id.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `server.hostname` (default `filter.test`).
+    pub hostname: Option<String>,
 }
 
 /// A running `quarantd serve`.
@@ -37,6 +42,7 @@ pub struct Daemon {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     new_log: Arc<Notify>,
+    data_dir: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -45,10 +51,15 @@ impl Daemon {
     pub async fn start(relay: SocketAddr, extra: Extra) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let addr = free_addr();
+        let data_dir = extra
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("var"));
         let config = format!(
-            "[server]\nlisten = \"{addr}\"\nhostname = \"filter.test\"\ndata_dir = \"{data}\"\n{server}\n\
+            "[server]\nlisten = \"{addr}\"\nhostname = \"{hostname}\"\ndata_dir = \"{data}\"\n{server}\n\
              [relay]\naddress = \"{relay}\"\n{relay_extra}\n[analysis]\n{analysis}\n[log]\nformat = \"json\"\nlevel = \"info\"\n{scan}\n",
-            data = dir.path().join("var").display(),
+            hostname = extra.hostname.as_deref().unwrap_or("filter.test"),
+            data = data_dir.display(),
             server = extra.server,
             relay_extra = extra.relay,
             analysis = extra.analysis,
@@ -84,6 +95,7 @@ impl Daemon {
             child,
             logs,
             new_log,
+            data_dir,
             _dir: dir,
         };
         daemon
@@ -94,7 +106,7 @@ impl Daemon {
 
     /// The daemon's data directory (its SQLite quarantine lives there by default).
     pub fn data_dir(&self) -> std::path::PathBuf {
-        self._dir.path().join("var")
+        self.data_dir.clone()
     }
 
     /// Every log line so far.
