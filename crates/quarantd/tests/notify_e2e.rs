@@ -551,11 +551,6 @@ async fn list_mail_sender_is_never_told() {
     client.cmd("QUIT").await.ok();
 }
 
-/// A command-line "scanner": anything containing the marker is a virus.
-const MARKER_SCANNER: &str = "[[scan.command]]\nname = \"marker\"\n\
-    command = [\"/bin/sh\", \"-c\", \"if grep -q VIRUS-MARKER-7 \\\"$1\\\"; then echo 'FOUND: Test-Marker'; exit 1; fi; exit 0\", \"sh\", \"{}\"]\n\
-    clean_exit_codes = [0]\ninfected_exit_codes = [1]\nvirus_regex = \"FOUND: (\\\\S+)\"\n";
-
 fn infected(from: &str, to: &str, marker: &str) -> Vec<u8> {
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {marker}\r\nMessage-ID: <{marker}@example.net>\r\n\r\nhello VIRUS-MARKER-7\r\n"
