@@ -131,7 +131,7 @@ pub struct SignaturesArgs {
 #[derive(Debug, Subcommand)]
 pub enum SignaturesCommand {
     /// Add a signature: a whole FILE, a --sha256 with --size, or --archive-member-name.
-    Add(SignaturesAddArgs),
+    Add(Box<SignaturesAddArgs>),
     /// List the own signatures.
     List,
     /// Remove the signature NAME.
@@ -157,9 +157,14 @@ pub struct SignaturesAddArgs {
     /// The size in bytes of the file to detect.
     #[arg(long, value_name = "N", requires = "sha256")]
     pub size: Option<u64>,
-    /// A container signature (.cdb): detect archive members whose name matches REGEX.
+    /// A container signature (.cdb): detect archive members whose name matches REGEX, a
+    /// POSIX extended regex as clamd reads it (`[0-9]`, not `\d`; a leading `(?i)` for any case).
     #[arg(long, value_name = "REGEX")]
     pub archive_member_name: Option<String>,
+    /// A member name the --archive-member-name REGEX must match: clamd must detect a zip
+    /// holding it before the signature is kept. Default: one derived from REGEX.
+    #[arg(long, value_name = "NAME", requires = "archive_member_name")]
+    pub sample_name: Option<String>,
     /// Take the file from a quarantined message: its part --part PATH (the view is audited).
     #[arg(long, value_name = "ID", requires = "part")]
     pub from_quarantine: Option<String>,
