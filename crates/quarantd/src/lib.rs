@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod logging;
 pub mod notifier;
 pub mod notify_config;
+pub mod permissions;
 pub mod quarantine_cli;
 pub mod quarantine_config;
 pub mod scan_config;

@@ -214,6 +214,7 @@ async fn open_store(settings: &Settings, flag: Option<&str>) -> anyhow::Result<S
             );
         }
     }
+    crate::permissions::warn_store(&url, &settings.data_dir);
     // The store's error already names its cause: print it once, keep its exit code.
     settings
         .quarantine

@@ -38,7 +38,7 @@ fn notify_section(key_file: &Path) -> String {
 async fn setup(notify: bool, more: &str) -> (tempfile::TempDir, Sink, Daemon) {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
+    common::write_private(&key_file, KEY_HEX);
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let mut scan = POLICY.to_string();
     if notify {
@@ -246,7 +246,7 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
 async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_next_start() {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
+    common::write_private(&key_file, KEY_HEX);
     let data = tempfile::tempdir().unwrap();
     let store = quarantd_store::sqlite_url(data.path());
     let sink = Sink::start(SinkConfig::default()).await.unwrap();

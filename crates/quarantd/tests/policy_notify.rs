@@ -38,7 +38,7 @@ fn token_in(text: &str) -> String {
 async fn split_delivery_hold_and_notifications() {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
+    common::write_private(&key_file, KEY_HEX);
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let extra = Extra {
         scan: sections(&key_file),
