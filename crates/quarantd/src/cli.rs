@@ -228,18 +228,23 @@ pub enum QuarantineCommand {
         relay: Option<String>,
     },
     /// Record a recipient's request for release (never releases by itself), or carry out an
-    /// easy-release token's action (`--token`: ask for release, or release the recipient's
-    /// own copy where `self_release` allows it).
+    /// easy-release token's action (`--token -` or `--token-file`: ask for release, or release
+    /// the recipient's own copy where `self_release` allows it).
     RequestRelease {
-        /// The quarantine id (with --token: optional, checked against the token).
-        #[arg(required_unless_present = "token")]
+        /// The quarantine id (with a token: optional, checked against the token).
+        #[arg(required_unless_present_any = ["token", "token_file"])]
         id: Option<String>,
-        /// The recipient asking (with --token: optional, checked against the token).
-        #[arg(long, value_name = "ADDR", required_unless_present = "token")]
+        /// The recipient asking (with a token: optional, checked against the token).
+        #[arg(long, value_name = "ADDR", required_unless_present_any = ["token", "token_file"])]
         rcpt: Vec<String>,
-        /// An easy-release token from a notification (checked with `notify.token_key_file`).
-        #[arg(long, value_name = "TOKEN")]
+        /// An easy-release token from a notification (checked with `notify.token_key_file`);
+        /// `-` reads it from standard input. A token given here is visible to every local
+        /// user in the process list: prefer `-` or --token-file.
+        #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
         token: Option<String>,
+        /// Read the easy-release token from FILE (its first line).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Relay (re-injection) address for a token's release and for the notifications,
         /// overriding the config file.
         #[arg(long, value_name = "ADDR")]
