@@ -131,7 +131,7 @@ pub struct SignaturesArgs {
 #[derive(Debug, Subcommand)]
 pub enum SignaturesCommand {
     /// Add a signature: a whole FILE, a --sha256 with --size, or --archive-member-name.
-    Add(SignaturesAddArgs),
+    Add(Box<SignaturesAddArgs>),
     /// List the own signatures.
     List,
     /// Remove the signature NAME.
@@ -157,9 +157,14 @@ pub struct SignaturesAddArgs {
     /// The size in bytes of the file to detect.
     #[arg(long, value_name = "N", requires = "sha256")]
     pub size: Option<u64>,
-    /// A container signature (.cdb): detect archive members whose name matches REGEX.
+    /// A container signature (.cdb): detect archive members whose name matches REGEX, a
+    /// POSIX extended regex as clamd reads it (`[0-9]`, not `\d`; a leading `(?i)` for any case).
     #[arg(long, value_name = "REGEX")]
     pub archive_member_name: Option<String>,
+    /// A member name the --archive-member-name REGEX must match: clamd must detect a zip
+    /// holding it before the signature is kept. Default: one derived from REGEX.
+    #[arg(long, value_name = "NAME", requires = "archive_member_name")]
+    pub sample_name: Option<String>,
     /// Take the file from a quarantined message: its part --part PATH (the view is audited).
     #[arg(long, value_name = "ID", requires = "part")]
     pub from_quarantine: Option<String>,
@@ -226,18 +231,23 @@ pub enum QuarantineCommand {
         relay: Option<String>,
     },
     /// Record a recipient's request for release (never releases by itself), or carry out an
-    /// easy-release token's action (`--token`: ask for release, or release the recipient's
-    /// own copy where `self_release` allows it).
+    /// easy-release token's action (`--token -` or `--token-file`: ask for release, or release
+    /// the recipient's own copy where `self_release` allows it).
     RequestRelease {
-        /// The quarantine id (with --token: optional, checked against the token).
-        #[arg(required_unless_present = "token")]
+        /// The quarantine id (with a token: optional, checked against the token).
+        #[arg(required_unless_present_any = ["token", "token_file"])]
         id: Option<String>,
-        /// The recipient asking (with --token: optional, checked against the token).
-        #[arg(long, value_name = "ADDR", required_unless_present = "token")]
+        /// The recipient asking (with a token: optional, checked against the token).
+        #[arg(long, value_name = "ADDR", required_unless_present_any = ["token", "token_file"])]
         rcpt: Vec<String>,
-        /// An easy-release token from a notification (checked with `notify.token_key_file`).
-        #[arg(long, value_name = "TOKEN")]
+        /// An easy-release token from a notification (checked with `notify.token_key_file`);
+        /// `-` reads it from standard input. A token given here is visible to every local
+        /// user in the process list: prefer `-` or --token-file.
+        #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
         token: Option<String>,
+        /// Read the easy-release token from FILE (its first line).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Relay (re-injection) address for a token's release and for the notifications,
         /// overriding the config file.
         #[arg(long, value_name = "ADDR")]

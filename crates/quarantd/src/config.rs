@@ -592,6 +592,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("domains"), "example.org\n*.example.net\n").unwrap();
         std::fs::write(dir.path().join("key"), "ab".repeat(32)).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let path = dir.path().join("q.toml");
         std::fs::write(
             &path,

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod node_id;
 pub mod notifier;
 pub mod notify_config;
+pub mod permissions;
 pub mod quarantine_cli;
 pub mod quarantine_config;
 pub mod scan_config;

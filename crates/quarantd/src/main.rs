@@ -6,6 +6,8 @@ use clap::Parser;
 use quarantd::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Before anything is created: the quarantine and the keys are private to quarantd's user.
+    quarantd::permissions::restrict_umask();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => quarantd::serve::main(args),

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! (or `head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'`). Changing the key invalidates
-//! every token issued before.
+//! every token issued before. A key file group or others may access (any of mode 077) is
+//! refused, by `serve`, the CLI and `config check` alike.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -122,8 +123,10 @@ fn address_ok(a: &str) -> bool {
             .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
 }
 
-/// Reads a hex key file into a token key.
+/// Reads a hex key file into a token key; refuses one open to group or others (whoever can
+/// read it can forge release tokens).
 pub fn read_key_file(path: &Path) -> Result<TokenKey, String> {
+    crate::permissions::check_key_file(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();

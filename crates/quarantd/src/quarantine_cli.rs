@@ -218,6 +218,7 @@ async fn open_store(settings: &Settings, flag: Option<&str>) -> anyhow::Result<S
             );
         }
     }
+    crate::permissions::warn_store(&url, &settings.data_dir);
     // The store's error already names its cause: print it once, keep its exit code.
     settings
         .quarantine
@@ -290,9 +291,13 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
         QuarantineCommand::RequestRelease {
             id,
             rcpt,
-            token: Some(token),
+            token,
+            token_file,
             ..
-        } => request_with_token(token, id.as_deref(), rcpt, settings, &workflow).await,
+        } if token.is_some() || token_file.is_some() => {
+            let token = read_token(token.as_deref(), token_file.as_deref())?;
+            request_with_token(&token, id.as_deref(), rcpt, settings, &workflow).await
+        }
         QuarantineCommand::RequestRelease { id, rcpt, .. } => {
             let id = id.as_deref().unwrap_or_default();
             for rcpt in rcpt {
@@ -430,6 +435,40 @@ fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     out.write_all(bytes)
         .context("cannot write to standard output")?;
     out.flush().context("cannot write to standard output")
+}
+
+/// Longest token input read from standard input or a file (a token is a few hundred bytes).
+const MAX_TOKEN_INPUT: u64 = 4096;
+
+/// The token of `--token TOKEN`, `--token -` (standard input) or `--token-file FILE`: the
+/// first line, trimmed. The last two keep it out of the process list (`ps` shows argv).
+fn read_token(token: Option<&str>, file: Option<&Path>) -> anyhow::Result<String> {
+    let (text, from) = match (token, file) {
+        (Some("-"), _) => (
+            read_bounded(std::io::stdin().lock())
+                .context("cannot read the token from standard input")?,
+            "standard input".to_string(),
+        ),
+        (Some(token), _) => (token.to_string(), "--token".to_string()),
+        (None, Some(path)) => {
+            let text = std::fs::File::open(path)
+                .and_then(read_bounded)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        (None, None) => (String::new(), "the command line".to_string()),
+    };
+    match text.lines().next().map(str::trim) {
+        Some(token) if !token.is_empty() => Ok(token.to_string()),
+        _ => Err(exit(EXIT_USAGE, format!("no token in {from}"))),
+    }
+}
+
+fn read_bounded(reader: impl std::io::Read) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    reader.take(MAX_TOKEN_INPUT).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// `request-release --token TOKEN [ID] [--rcpt ADDR]`: verifies the token (signature, then

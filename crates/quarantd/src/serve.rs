@@ -16,6 +16,7 @@ use quarantd_pipeline::Hold;
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(args: ServeArgs) -> anyhow::Result<()> {
     let settings = settings_from(&args)?;
+    crate::permissions::check_serve(&settings)?;
     crate::logging::init(settings.log_format, settings.log_level);
     if args.config.is_none() {
         tracing::info!(

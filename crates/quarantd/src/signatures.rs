@@ -1,14 +1,19 @@
 //! `quarantd signatures add|list|remove`: quarantd's own ClamAV signatures.
 //!
-//! The files are changed atomically in the signature directory, then clamd gets `RELOAD`
-//! and the command waits until clamd detects a fresh canary before it records the new
-//! generation that running daemons watch (`quarantd_scan::generation`).
+//! The files are changed atomically in the signature directory (holding its lock), then clamd
+//! gets `RELOAD`; the command waits until clamd detects a fresh canary and, for a new
+//! signature, its sample (the file itself, or a zip holding a member name the regex matches)
+//! under the new name, and only then records the new generation that running daemons watch
+//! (`quarantd_scan::generation`). When clamd does not confirm, the change is undone and the
+//! command fails; without any clamd the files are written with a warning.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use quarantd_scan::clamd::{Clamd, ClamdAddr, ClamdConfig};
-use quarantd_scan::signatures::{publish, OwnSignature, SignatureDir, SignatureKind};
+use quarantd_scan::signatures::{
+    publish, Change, OwnSignature, Published, Sample, SignatureDir, SignatureKind,
+};
 
 use crate::cli::{SignaturesAddArgs, SignaturesArgs, SignaturesCommand};
 use crate::config;
@@ -19,20 +24,27 @@ pub fn main(args: SignaturesArgs) -> anyhow::Result<()> {
     match &args.command {
         SignaturesCommand::List => list(&target),
         SignaturesCommand::Add(add_args) => {
-            let signature = signature_from(add_args, args.config.as_deref())?;
-            target.dir.add(&signature)?;
+            let (signature, sample) = signature_from(add_args, args.config.as_deref())?;
+            let change = target.dir.add(&signature)?;
+            target
+                .publish(change, sample.as_ref())
+                .with_context(|| format!("{} was not added", signature.name))?;
             println!(
                 "added {} ({}) to {}",
                 signature.name,
                 describe(&signature.kind),
                 target.dir.path().display()
             );
-            target.publish()
+            Ok(())
         }
         SignaturesCommand::Remove { name } => {
-            let removed = target.dir.remove(name)?;
+            let change = target.dir.remove(name)?;
+            let removed = change.signature().clone();
+            target
+                .publish(change, None)
+                .with_context(|| format!("{name} was not removed"))?;
             println!("removed {} ({})", removed.name, describe(&removed.kind));
-            target.publish()
+            Ok(())
         }
     }
 }
@@ -72,36 +84,40 @@ impl Target {
         })
     }
 
-    /// RELOAD, wait for clamd to confirm, record the generation.
-    fn publish(&self) -> anyhow::Result<()> {
+    /// RELOAD, wait for clamd to load the change and detect `sample`, record the generation;
+    /// or undo the change and fail.
+    fn publish(&self, change: Change<'_>, sample: Option<&Sample>) -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let published = runtime.block_on(publish(&self.dir, self.clamd.as_ref(), self.wait))?;
-        match (&self.clamd, published.warning) {
-            (_, None) => {
-                println!(
-                    "clamd reloaded and detects the change (generation {})",
-                    published.generation
-                );
-                Ok(())
-            }
-            (None, Some(warning)) => {
-                eprintln!("quarantd: warning: {warning}");
-                Ok(())
-            }
-            (Some(_), Some(warning)) => {
-                bail!("the signature files are written, but {warning}")
-            }
-        }
+        let published =
+            runtime.block_on(publish(change, sample, self.clamd.as_ref(), self.wait))?;
+        report(&published, sample);
+        Ok(())
     }
 }
 
+fn report(published: &Published, sample: Option<&Sample>) {
+    match &published.warning {
+        None => {
+            if let Some(sample) = sample {
+                println!("clamd detects {}", sample.describe());
+            }
+            println!(
+                "clamd reloaded and detects the change (generation {})",
+                published.generation
+            );
+        }
+        Some(warning) => eprintln!("quarantd: warning: {warning}"),
+    }
+}
+
+/// The signature to add and the sample it must detect (none for a bare hash).
 fn signature_from(
     args: &SignaturesAddArgs,
     config: Option<&std::path::Path>,
-) -> anyhow::Result<OwnSignature> {
+) -> anyhow::Result<(OwnSignature, Option<Sample>)> {
     if let (Some(id), Some(path)) = (&args.from_quarantine, &args.part) {
         let content = crate::quarantine_cli::fetch_part(
             config,
@@ -113,7 +129,8 @@ fn signature_from(
         if content.is_empty() {
             bail!("part {path} of {id} is empty; an empty file cannot be a signature");
         }
-        return Ok(OwnSignature::of_file(&args.name, &content)?);
+        let signature = OwnSignature::of_file(&args.name, &content)?;
+        return Ok((signature, Some(Sample::File(content))));
     }
     if let Some(file) = &args.file {
         let content =
@@ -124,16 +141,19 @@ fn signature_from(
                 file.display()
             );
         }
-        return Ok(OwnSignature::of_file(&args.name, &content)?);
+        let signature = OwnSignature::of_file(&args.name, &content)?;
+        return Ok((signature, Some(Sample::File(content))));
     }
     if let (Some(sha256), Some(size)) = (&args.sha256, args.size) {
         if size == 0 {
             bail!("--size must be greater than 0");
         }
-        return Ok(OwnSignature::of_hash(&args.name, sha256, size)?);
+        return Ok((OwnSignature::of_hash(&args.name, sha256, size)?, None));
     }
     if let Some(regex) = &args.archive_member_name {
-        return Ok(OwnSignature::of_member_name(&args.name, regex)?);
+        let signature = OwnSignature::of_member_name(&args.name, regex)?;
+        let sample = Sample::for_member_regex(regex, args.sample_name.as_deref())?;
+        return Ok((signature, Some(sample)));
     }
     bail!("give a FILE, --sha256 HEX --size N, or --archive-member-name REGEX")
 }

@@ -16,6 +16,12 @@ fn check(config: Option<&std::path::Path>) -> (i32, String, String) {
     )
 }
 
+/// A token key file must be private (0600).
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
 #[test]
 fn a_broken_file_lists_every_error_with_its_key_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,6 +36,7 @@ fn a_broken_file_lists_every_error_with_its_key_path() {
     )
     .unwrap();
     std::fs::write(dir.path().join("short.key"), "abcd\n").unwrap();
+    private(&dir.path().join("short.key"));
     let (code, stdout, stderr) = check(Some(&path));
     assert_eq!(code, 1, "{stdout}{stderr}");
     let keys: Vec<&str> = stdout
@@ -71,6 +78,7 @@ fn a_good_file_and_the_defaults_are_ok() {
         format!("{}\n", "0f".repeat(32)),
     )
     .unwrap();
+    private(&dir.path().join("token.key"));
     let path = dir.path().join("quarantd.toml");
     std::fs::write(
         &path,

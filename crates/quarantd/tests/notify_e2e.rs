@@ -38,7 +38,7 @@ fn notify_section(key_file: &Path) -> String {
 async fn setup(notify: bool, more: &str) -> (tempfile::TempDir, Sink, Daemon) {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
+    common::write_private(&key_file, KEY_HEX);
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let mut scan = POLICY.to_string();
     if notify {
@@ -307,7 +307,7 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let keys = tempfile::tempdir().unwrap();
-        std::fs::write(keys.path().join("token.key"), KEY_HEX).unwrap();
+        common::write_private(&keys.path().join("token.key"), KEY_HEX);
         Node {
             keys,
             data: tempfile::tempdir().unwrap(),

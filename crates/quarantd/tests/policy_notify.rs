@@ -38,7 +38,7 @@ fn token_in(text: &str) -> String {
 async fn split_delivery_hold_and_notifications() {
     let keys = tempfile::tempdir().unwrap();
     let key_file = keys.path().join("token.key");
-    std::fs::write(&key_file, KEY_HEX).unwrap();
+    common::write_private(&key_file, KEY_HEX);
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let extra = Extra {
         scan: sections(&key_file),
@@ -163,6 +163,7 @@ async fn split_delivery_hold_and_notifications() {
         out.contains(&format!("release of {id} requested for b@example.org")),
         "{out}"
     );
+    tokens_stay_out_of_the_process_list(&config, &token, &id, &keys.path().join("token.key"));
     // Tampered: one character of the claims changed.
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() / 2;
@@ -190,4 +191,67 @@ async fn split_delivery_hold_and_notifications() {
     let (code, _, err) = rr(&["--token", &expired]);
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("expired"), "{err}");
+}
+
+/// `--token -` (standard input) and `--token-file FILE` work like `--token TOKEN` without
+/// putting the token into argv (which `ps` shows every local user); an empty input is a usage
+/// error; a key file others can read is refused with its path and mode.
+fn tokens_stay_out_of_the_process_list(config: &str, token: &str, id: &str, key: &Path) {
+    let asked = format!("release of {id} requested for b@example.org");
+    let stdin = |input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
+            .args([
+                "quarantine",
+                "request-release",
+                "--config",
+                config,
+                "--token",
+                "-",
+            ])
+            .env("USER", "tester")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run quarantd");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = stdin(&format!("{token}\n"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&asked), "{out}");
+    let (code, _, err) = stdin("\n");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no token in standard input"), "{err}");
+
+    let file = key.with_file_name("token.txt");
+    std::fs::write(&file, format!("  {token}\n")).unwrap();
+    let file = file.display().to_string();
+    let by_file = || {
+        cli(&[
+            "quarantine",
+            "request-release",
+            "--config",
+            config,
+            "--token-file",
+            &file,
+        ])
+    };
+    let (code, out, err) = by_file();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&asked), "{out}");
+
+    std::fs::set_permissions(key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (code, _, err) = by_file();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&key.display().to_string()) && err.contains("0644"),
+        "{err}"
+    );
+    std::fs::set_permissions(key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }

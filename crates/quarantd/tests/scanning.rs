@@ -528,6 +528,170 @@ async fn signatures_added_later_are_detected_without_a_restart() {
     assert_eq!(sink.messages().len(), 2);
 }
 
+impl Setup {
+    /// The generation file's content (`None` before the first change).
+    fn generation(&self) -> Option<String> {
+        std::fs::read_to_string(self.sig_dir().join("quarantd.generation")).ok()
+    }
+
+    fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.sig_dir().join(name)).ok()
+    }
+
+    /// `signatures add ARGS`, expected to fail: its standard error.
+    fn add_refused(&self, args: &[&str]) -> String {
+        let mut all = vec!["add"];
+        all.extend_from_slice(args);
+        let out = self.signatures(&all);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded: {}{err}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        err
+    }
+}
+
+/// The reproduction of the issue: `(?i)inv\d+\.exe` was accepted (Rust syntax) and reported
+/// as detected, yet clamd, reading POSIX, never matched `inv123.exe`. Now clamd's dialect is
+/// checked, every new member-name signature is proven through clamd with a sample zip, and a
+/// change clamd does not confirm is undone with the generation left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
+    let setup = Setup::start();
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let daemon = setup.daemon(&sink).await;
+
+    // Perl/Rust syntax: refused with what to write instead; nothing written.
+    let err = setup.add_refused(&[
+        "--archive-member-name",
+        r"(?i)inv\d+\.exe",
+        "--name",
+        "Site.Test.Regex",
+    ]);
+    assert!(err.contains(r"`\d`") && err.contains("[0-9]"), "{err}");
+    assert_eq!(setup.file("quarantd.cdb"), None);
+    assert_eq!(setup.generation(), None);
+
+    // The POSIX form: proven with a sample derived from it, then detected by the daemon.
+    let out = setup.signatures(&[
+        "add",
+        "--archive-member-name",
+        r"inv[0-9]+\.exe",
+        "--name",
+        "Site.Test.Regex",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("clamd detects a zip holding a member named \"inv0.exe\""),
+        "{stdout}"
+    );
+    let zipped = send(
+        &daemon,
+        &with_attachment("r", "i.zip", &zip("inv123.exe", b"MZ")),
+    )
+    .await;
+    assert_eq!(zipped.code, 554, "{zipped}");
+    assert!(zipped.text().contains("Site.Test.Regex"), "{zipped}");
+
+    // clamd's one extension, a leading (?i): the sample is derived in the other case.
+    setup.add_signature(&[
+        "add",
+        "--archive-member-name",
+        r"(?i)^INVOICE[0-9]+\.SCR$",
+        "--name",
+        "Site.Test.Case",
+    ]);
+    let cased = send(
+        &daemon,
+        &with_attachment("c", "c.zip", &zip("Invoice7.Scr", b"MZ")),
+    )
+    .await;
+    assert_eq!(cased.code, 554, "{cased}");
+    assert!(cased.text().contains("Site.Test.Case"), "{cased}");
+
+    // A sample the regex does not match: refused before anything is written.
+    let (cdb, generation) = (setup.file("quarantd.cdb"), setup.generation());
+    let err = setup.add_refused(&[
+        "--archive-member-name",
+        r"^inv[0-9]+\.pdf$",
+        "--sample-name",
+        "invoice.pdf",
+        "--name",
+        "Site.Test.Wrong",
+    ]);
+    assert!(err.contains("does not match"), "{err}");
+    assert_eq!(setup.file("quarantd.cdb"), cdb);
+    assert_eq!(setup.generation(), generation);
+
+    // A sample clamd cannot match (it reads 255 bytes of a member's name): clamd loads the
+    // signature but does not detect the sample, so the change is undone and clamd reloads
+    // the previous files; the generation stays.
+    let long = format!("{}123456789.exe", "x".repeat(250));
+    let err = setup.add_refused(&[
+        "--archive-member-name",
+        r"^x+[0-9]+\.exe$",
+        "--sample-name",
+        &long,
+        "--name",
+        "Site.Test.Dead",
+    ]);
+    assert!(
+        err.contains("does not detect") && err.contains("255") && err.contains("undone"),
+        "{err}"
+    );
+    assert!(err.contains("Site.Test.Dead was not added"), "{err}");
+    assert_eq!(setup.file("quarantd.cdb"), cdb);
+    assert_eq!(setup.generation(), generation);
+    let list = String::from_utf8_lossy(&setup.signatures(&["list"]).stdout).into_owned();
+    assert!(!list.contains("Site.Test.Dead"), "{list}");
+    let short = send(
+        &daemon,
+        &with_attachment("x", "x.zip", &zip("x1.exe", b"MZ")),
+    )
+    .await;
+    assert_eq!(
+        short.code, 250,
+        "clamd runs without the undone signature: {short}"
+    );
+    assert!(!short.text().contains("Site.Test.Dead"), "{short}");
+}
+
+/// A hash signature is proven with the file itself; one clamd cannot scan (over the stream
+/// limit, so never detected in mail either) is undone.
+#[tokio::test(flavor = "multi_thread")]
+async fn hash_signatures_are_proven_with_their_file() {
+    let setup = Setup::start();
+    let small = setup.sig_dir().join("small.bin.src");
+    std::fs::write(&small, format!("bad file {}", quarantd_core::id::new_id())).unwrap();
+    let out = setup.signatures(&["add", small.to_str().unwrap(), "--name", "Local.Small"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("clamd detects the file"), "{stdout}");
+    let generation = setup.generation();
+    let hsb = setup.file("quarantd.hsb");
+
+    let big = setup.sig_dir().join("big.bin.src");
+    std::fs::write(&big, vec![b'z'; 26 * 1024 * 1024]).unwrap();
+    let err = setup.add_refused(&[big.to_str().unwrap(), "--name", "Local.Big"]);
+    assert!(
+        err.contains("could not scan the file") && err.contains("undone"),
+        "{err}"
+    );
+    assert_eq!(setup.file("quarantd.hsb"), hsb);
+    assert_eq!(setup.generation(), generation);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repeated_attachment_hits_the_cache() {
     let setup = Setup::start();

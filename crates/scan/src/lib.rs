@@ -14,7 +14,9 @@
 //!   plus members of containers clamd cannot open), keeps verdicts in the bounded
 //!   [`cache::VerdictCache`] keyed by content hash, engine signature version and the
 //!   generation of quarantd's own signatures ([`generation`]), and returns findings.
-//! * [`signatures`] writes quarantd's own ClamAV signatures (`.hsb`, `.cdb`) atomically.
+//! * [`signatures`] writes quarantd's own ClamAV signatures (`.hsb`, `.cdb`) atomically, with
+//!   member-name regexes in clamd's POSIX dialect ([`signatures::ere`]), and keeps a change only
+//!   once clamd loaded it and detected a sample under the new name.
 //!
 //! This crate knows nothing of SMTP, policy or the quarantine: the pipeline turns its
 //! findings and failures into verdicts.

@@ -1,22 +1,33 @@
 //! quarantd's own ClamAV signatures: whole-file hashes (`quarantd.hsb`, `sha256:size:Name:73`)
 //! and archive-member names (`quarantd.cdb`, `Name:*:*:REGEX:*:*:*:*:*:*`), written
 //! atomically (temp file, fsync, rename in the same directory, fsync of the directory) into
-//! the directory clamd loads. [`publish`] then makes clamd load them and records the new
-//! generation (see [`crate::generation`]) once clamd confirms it.
+//! the directory clamd loads, mode 0644 whatever the process umask (clamd runs as its own
+//! user and must read them). [`publish`] then makes clamd load a change, proves it with a
+//! [`Sample`] the new signature must detect, and records the new generation (see
+//! [`crate::generation`]) only once clamd confirmed both; otherwise it undoes the change.
+//!
+//! Member-name regexes are written in clamd's dialect (POSIX extended, see [`ere`]), not
+//! Rust's: what clamd would read differently or refuse is refused here, with what to write
+//! instead.
 //!
 //! Names follow ClamAV's rules for signature names: letters, digits, `.`, `_` and `-`, no
 //! spaces or quotes, and not ending in `.UNOFFICIAL` (clamd appends that itself).
 
+pub mod ere;
+mod publish;
+mod sample;
+
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::clamd::reply::ScanReply;
-use crate::clamd::Clamd;
 use crate::generation::GENERATION_FILE;
+
+pub use publish::{publish, Published};
+pub use sample::{Sample, CLAMD_NAME_BYTES};
 
 /// The hash signatures' file.
 pub const HASH_FILE: &str = "quarantd.hsb";
@@ -30,8 +41,13 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_REGEX_LEN: usize = 1024;
 /// The prefix reserved for canaries.
 const CANARY_PREFIX: &str = "Quarantd.Canary.";
-/// Lock file against two commands changing the directory at once.
+/// Lock file against two commands changing the directory at once (held with `flock` from
+/// the change until its proof ended; the kernel releases it when the process dies).
 const LOCK_FILE: &str = ".quarantd-signatures.lock";
+/// How long a command waits for another one's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Mode of the files clamd reads (it runs as its own user).
+const SHARED_MODE: u32 = 0o644;
 
 /// What a signature matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,8 +104,35 @@ pub enum SignatureError {
     #[error("no signature named {0:?}")]
     NotFound(String),
     /// Another command holds the lock.
-    #[error("another `quarantd signatures` command is changing {0} (if none is running, remove {0}/{LOCK_FILE})")]
+    #[error("another `quarantd signatures` command is changing {0}; try again when it has ended")]
     Locked(PathBuf),
+    /// No sample name can be derived from the regex and none was given.
+    #[error("cannot derive a sample member name from {0:?}: give one it must match (--sample-name NAME); clamd is asked to detect it before the signature is kept")]
+    SampleNeeded(String),
+    /// The given sample name does not match the regex as clamd reads it.
+    #[error("the sample name {sample:?} does not match {regex:?} as clamd reads it (POSIX extended regex on the raw bytes of the name)")]
+    SampleMismatch {
+        /// The regex.
+        regex: String,
+        /// The sample name.
+        sample: String,
+    },
+    /// The given sample name cannot be a zip member's name.
+    #[error("invalid sample name {sample:?}: {reason}")]
+    InvalidSample {
+        /// The sample name.
+        sample: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// clamd did not load the change or did not detect the sample; the change was undone.
+    #[error("clamd did not confirm the change: {reason}; {undo}")]
+    Unconfirmed {
+        /// What clamd did or did not do.
+        reason: String,
+        /// What became of the change (undone, clamd reloaded or not).
+        undo: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -150,28 +193,31 @@ pub fn validate_sha256(hex: &str) -> Result<String, SignatureError> {
     }
 }
 
-/// Checks a regex for a `.cdb` line: compiles, no `:` (the field separator), no control
-/// characters, at most [`MAX_REGEX_LEN`] bytes.
+/// Checks a regex for a `.cdb` line: 1 to [`MAX_REGEX_LEN`] bytes, no `:` (the field
+/// separator), no control characters, and in clamd's dialect ([`ere::parse`]).
 pub fn validate_regex(regex: &str) -> Result<(), SignatureError> {
-    let fail = |reason: String| {
-        Err(SignatureError::InvalidRegex {
-            regex: regex.to_string(),
-            reason,
-        })
+    member_regex(regex).map(|_| ())
+}
+
+/// The regex of a member-name signature, parsed as clamd reads it (see [`validate_regex`]).
+pub fn member_regex(regex: &str) -> Result<ere::Ere, SignatureError> {
+    let fail = |reason: String| SignatureError::InvalidRegex {
+        regex: regex.to_string(),
+        reason,
     };
     if regex.is_empty() || regex.len() > MAX_REGEX_LEN {
-        return fail(format!("must be 1 to {MAX_REGEX_LEN} bytes"));
-    }
-    if regex.contains(':') {
-        return fail("must not contain ':' (the field separator of .cdb files)".into());
+        return Err(fail(format!("must be 1 to {MAX_REGEX_LEN} bytes")));
     }
     if regex.chars().any(char::is_control) {
-        return fail("must not contain control characters".into());
+        return Err(fail("must not contain control characters".into()));
     }
-    if let Err(err) = regex::Regex::new(regex) {
-        return fail(err.to_string());
+    let parsed = ere::parse(regex).map_err(|e| fail(e.to_string()))?;
+    if regex.contains(':') {
+        return Err(fail(
+            "must not contain ':' (the field separator of .cdb files)".into(),
+        ));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 impl OwnSignature {
@@ -279,30 +325,56 @@ impl SignatureDir {
         Ok(out)
     }
 
-    /// Adds a signature; names are unique across both files.
-    pub fn add(&self, signature: &OwnSignature) -> Result<(), SignatureError> {
-        let _lock = self.lock()?;
+    /// Adds a signature (names are unique across both files). The returned [`Change`] holds
+    /// the directory's lock and the file's previous content until it is published or undone.
+    pub fn add(&self, signature: &OwnSignature) -> Result<Change<'_>, SignatureError> {
+        let lock = self.lock()?;
         if self.list()?.iter().any(|s| s.name == signature.name) {
             return Err(SignatureError::Duplicate(signature.name.clone()));
         }
-        let mut lines = self.read_lines(signature.file())?;
+        let change = self.begin(lock, signature.clone(), signature.file())?;
+        let mut lines = self.read_lines(change.file)?;
         lines.push(signature.line());
-        self.write_lines(signature.file(), &lines)
+        self.write_lines(change.file, &lines)?;
+        Ok(change)
     }
 
-    /// Removes the signature named `name`; returns it.
-    pub fn remove(&self, name: &str) -> Result<OwnSignature, SignatureError> {
-        let _lock = self.lock()?;
+    /// Removes the signature named `name`; the [`Change`] names it.
+    pub fn remove(&self, name: &str) -> Result<Change<'_>, SignatureError> {
+        let lock = self.lock()?;
         let found = self
             .list()?
             .into_iter()
             .find(|s| s.name == name)
             .ok_or_else(|| SignatureError::NotFound(name.to_string()))?;
+        let file = found.file();
         let line = found.line();
-        let mut lines = self.read_lines(found.file())?;
+        let change = self.begin(lock, found, file)?;
+        let mut lines = self.read_lines(file)?;
         lines.retain(|l| *l != line);
-        self.write_lines(found.file(), &lines)?;
-        Ok(found)
+        self.write_lines(file, &lines)?;
+        Ok(change)
+    }
+
+    fn begin(
+        &self,
+        lock: LockFile,
+        signature: OwnSignature,
+        file: &'static str,
+    ) -> Result<Change<'_>, SignatureError> {
+        let path = self.dir.join(file);
+        let previous = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => return Err(io_error(&path)(err)),
+        };
+        Ok(Change {
+            dir: self,
+            signature,
+            file,
+            previous,
+            _lock: lock,
+        })
     }
 
     /// Writes a new canary: unique content and a signature for exactly that content.
@@ -341,47 +413,85 @@ impl SignatureDir {
     }
 
     fn write_lines(&self, file: &str, lines: &[String]) -> Result<(), SignatureError> {
-        let path = self.dir.join(file);
         if lines.is_empty() {
             // clamd refuses empty database files: an empty set is no file.
-            return match std::fs::remove_file(&path) {
-                Ok(()) => sync_dir(&self.dir).map_err(io_error(&self.dir)),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(err) => Err(io_error(&path)(err)),
-            };
+            return self.replace(file, None);
         }
         let mut text = lines.join("\n");
         text.push('\n');
-        atomic_write(&path, text.as_bytes()).map_err(io_error(&path))
+        self.replace(file, Some(text.as_bytes()))
+    }
+
+    /// Replaces `file` with `content` atomically, or removes it (`None`).
+    fn replace(&self, file: &str, content: Option<&[u8]>) -> Result<(), SignatureError> {
+        let path = self.dir.join(file);
+        match content {
+            Some(bytes) => atomic_write(&path, bytes).map_err(io_error(&path)),
+            None => match std::fs::remove_file(&path) {
+                Ok(()) => sync_dir(&self.dir).map_err(io_error(&self.dir)),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(err) => Err(io_error(&path)(err)),
+            },
+        }
     }
 
     fn lock(&self) -> Result<LockFile, SignatureError> {
+        use rustix::fs::{flock, FlockOperation};
         let path = self.dir.join(LOCK_FILE);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(_) => return Ok(LockFile(path)),
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if Instant::now() >= deadline {
-                        return Err(SignatureError::Locked(self.dir.clone()));
-                    }
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(LockFile(file)),
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR)
+                    if Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(err) => return Err(io_error(&path)(err)),
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(SignatureError::Locked(self.dir.clone()))
+                }
+                Err(err) => return Err(io_error(&path)(err.into())),
             }
         }
     }
 }
 
-struct LockFile(PathBuf);
+/// The directory's lock: an open file with an exclusive `flock`, released when dropped (or
+/// when the process ends, however it ends).
+struct LockFile(#[allow(dead_code)] std::fs::File);
 
-impl Drop for LockFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+/// A change to the signature files not yet confirmed: it holds the directory's lock and the
+/// changed file's previous content, so [`Change::undo`] restores exactly what was there.
+/// Dropping it keeps the change.
+pub struct Change<'a> {
+    dir: &'a SignatureDir,
+    signature: OwnSignature,
+    file: &'static str,
+    previous: Option<Vec<u8>>,
+    _lock: LockFile,
+}
+
+impl Change<'_> {
+    /// The signature added or removed.
+    pub fn signature(&self) -> &OwnSignature {
+        &self.signature
+    }
+
+    /// The signature directory.
+    pub fn dir(&self) -> &SignatureDir {
+        self.dir
+    }
+
+    /// Puts the changed file back as it was (still holding the lock).
+    pub fn undo(&self) -> Result<(), SignatureError> {
+        self.dir.replace(self.file, self.previous.as_deref())
     }
 }
 
@@ -396,8 +506,8 @@ pub struct Canary {
     pub content: Vec<u8>,
 }
 
-/// Replaces `path` atomically: a temp file in the same directory (mode 0644, readable by
-/// clamd), fsync, rename over `path`, fsync of the directory.
+/// Replaces `path` atomically: a temp file in the same directory, mode 0644 whatever the
+/// umask (clamd reads it as its own user), fsync, rename over `path`, fsync of the directory.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
@@ -408,8 +518,9 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(SHARED_MODE)
             .open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(SHARED_MODE))?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -423,63 +534,6 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
-}
-
-/// What [`publish`] achieved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// The new generation.
-    pub generation: String,
-    /// clamd detected the new canary: it scans with the new files.
-    pub confirmed: bool,
-    /// Why it was not confirmed, when it was not.
-    pub warning: Option<String>,
-}
-
-/// Makes the current files take effect: writes a new canary, sends `RELOAD` to `clamd`,
-/// waits up to `wait` until clamd detects the canary (its reload is asynchronous), then
-/// records the new generation so that daemons drop their cached verdicts. Without clamd, or
-/// when clamd does not confirm in time, the generation is still recorded (the daemons then
-/// do not cache verdicts for their grace period) and a warning says why.
-pub async fn publish(
-    dir: &SignatureDir,
-    clamd: Option<&Clamd>,
-    wait: Duration,
-) -> Result<Published, SignatureError> {
-    let canary = dir.write_canary()?;
-    let warning = match clamd {
-        None => Some("no clamd given: it loads the signatures at its next reload".to_string()),
-        Some(clamd) => confirm_reload(clamd, &canary, wait).await.err(),
-    };
-    dir.write_generation(&canary.id)?;
-    Ok(Published {
-        generation: canary.id,
-        confirmed: warning.is_none(),
-        warning,
-    })
-}
-
-async fn confirm_reload(clamd: &Clamd, canary: &Canary, wait: Duration) -> Result<(), String> {
-    clamd
-        .reload()
-        .await
-        .map_err(|e| format!("RELOAD failed: {e}"))?;
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let last = match clamd.instream(&canary.content).await {
-            Ok(ScanReply::Found(names)) if names.iter().any(|n| n.starts_with(&canary.name)) => {
-                return Ok(())
-            }
-            Ok(reply) => format!("{reply:?}"),
-            Err(err) => err.to_string(),
-        };
-        if tokio::time::Instant::now() >= deadline {
-            return Err(format!(
-                "clamd did not load the new signatures within {wait:?} (last answer: {last})"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[cfg(test)]
@@ -524,6 +578,16 @@ mod tests {
         assert!(validate_regex("a:b").is_err());
         assert!(validate_regex("(unclosed").is_err());
         assert!(validate_regex("").is_err());
+        let err = validate_regex(r"(?i)inv\d+\.exe").unwrap_err().to_string();
+        assert!(err.contains("[0-9]"), "{err}");
+    }
+
+    fn dot_files(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.') && n != LOCK_FILE)
+            .collect()
     }
 
     #[test]
@@ -532,8 +596,8 @@ mod tests {
         let sigs = SignatureDir::new(&dir);
         let file = OwnSignature::of_file("Local.File", b"payload").unwrap();
         let member = OwnSignature::of_member_name("Local.Member", r"invoice\.exe$").unwrap();
-        sigs.add(&file).unwrap();
-        sigs.add(&member).unwrap();
+        drop(sigs.add(&file).unwrap());
+        drop(sigs.add(&member).unwrap());
         assert!(matches!(sigs.add(&file), Err(SignatureError::Duplicate(_))));
         assert_eq!(sigs.list().unwrap(), [file.clone(), member.clone()]);
         let hsb = std::fs::read_to_string(dir.join(HASH_FILE)).unwrap();
@@ -543,18 +607,63 @@ mod tests {
         );
         let cdb = std::fs::read_to_string(dir.join(CONTAINER_FILE)).unwrap();
         assert_eq!(cdb, "Local.Member:*:*:invoice\\.exe$:*:*:*:*:*:*\n");
-        assert_eq!(sigs.remove("Local.File").unwrap(), file);
+        assert_eq!(sigs.remove("Local.File").unwrap().signature(), &file);
         assert!(!dir.join(HASH_FILE).exists(), "empty files are removed");
         assert!(matches!(
             sigs.remove("Local.File"),
             Err(SignatureError::NotFound(_))
         ));
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert!(dot_files(&dir).is_empty(), "{:?}", dot_files(&dir));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_change_is_undone_exactly_and_holds_the_lock() {
+        let dir = temp();
+        let sigs = SignatureDir::new(&dir);
+        drop(
+            sigs.add(&OwnSignature::of_file("Local.A", b"a").unwrap())
+                .unwrap(),
+        );
+        let before = std::fs::read(dir.join(HASH_FILE)).unwrap();
+        let change = sigs
+            .add(&OwnSignature::of_file("Local.B", b"b").unwrap())
+            .unwrap();
+        assert_eq!(sigs.list().unwrap().len(), 2);
+        // A second command waits for the lock, then gives up.
+        let other = SignatureDir::new(&dir);
+        let started = Instant::now();
+        assert!(matches!(
+            other.remove("Local.A"),
+            Err(SignatureError::Locked(_))
+        ));
+        assert!(started.elapsed() >= LOCK_WAIT);
+        change.undo().unwrap();
+        drop(change);
+        assert_eq!(std::fs::read(dir.join(HASH_FILE)).unwrap(), before);
+        // A first member signature undone leaves no file (clamd refuses empty ones).
+        let change = sigs
+            .add(&OwnSignature::of_member_name("Local.M", "^a$").unwrap())
+            .unwrap();
+        assert!(dir.join(CONTAINER_FILE).exists());
+        change.undo().unwrap();
+        drop(change);
+        assert!(!dir.join(CONTAINER_FILE).exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn files_clamd_reads_are_0644_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp();
+        let path = dir.join("x.hsb");
+        // Not the process umask (tests run in parallel): a file created 0600 beforehand is
+        // replaced by one with clamd's mode.
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        atomic_write(&path, b"new").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -562,7 +671,12 @@ mod tests {
     async fn publish_without_clamd_still_records_a_generation() {
         let dir = temp();
         let sigs = SignatureDir::new(&dir);
-        let published = publish(&sigs, None, Duration::from_secs(1)).await.unwrap();
+        let change = sigs
+            .add(&OwnSignature::of_file("Local.File", b"payload").unwrap())
+            .unwrap();
+        let published = publish(change, None, None, Duration::from_secs(1))
+            .await
+            .unwrap();
         assert!(!published.confirmed);
         let generation = std::fs::read_to_string(dir.join(GENERATION_FILE)).unwrap();
         assert_eq!(generation.trim(), published.generation);

@@ -79,6 +79,36 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Creates a missing SQLite database file with mode 0600 before SQLite does (SQLite would
+/// make it 0644 less the umask): it holds other people's mail, and SQLite gives the `-wal`
+/// and `-shm` files the database file's mode. A missing directory is left to SQLite's error.
+fn create_private_sqlite(url: &str) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::db("connect", sqlx::Error::Io(e))),
+    }
+}
+
 /// Connects and brings the schema up to date.
 pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<(AnyPool, Backend), Error> {
     static DRIVERS: Once = Once::new();
@@ -89,6 +119,9 @@ pub(crate) async fn connect(url: &str, opts: &StoreOptions) -> Result<(AnyPool, 
         Backend::MySql => url.replacen("mariadb:", "mysql:", 1),
         Backend::Sqlite => url.to_string(),
     };
+    if backend == Backend::Sqlite && url.contains("mode=rwc") {
+        create_private_sqlite(&url)?;
+    }
     // One direct attempt first: a database that refuses (down, wrong password, no such
     // database) is reported at once with its own error, instead of after the pool's acquire
     // timeout as "pool timed out".
@@ -316,5 +349,29 @@ pub(crate) fn cut(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((at, _)) => s[..at].to_string(),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::Store;
+
+    #[tokio::test]
+    async fn a_new_sqlite_quarantine_is_private_to_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_data_dir(dir.path(), &super::StoreOptions::default())
+            .await
+            .unwrap();
+        for name in [
+            "quarantine.sqlite",
+            "quarantine.sqlite-wal",
+            "quarantine.sqlite-shm",
+        ] {
+            let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+        store.close().await;
     }
 }

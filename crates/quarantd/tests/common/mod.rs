@@ -255,6 +255,14 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
+/// Writes `contents` to a file only its owner may read (0600), as quarantd requires of a
+/// token key file.
+pub fn write_private(path: &std::path::Path, contents: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, contents).expect("write private file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
 /// Runs the `quarantd` binary with `args` (as user `tester`): exit code, stdout, stderr.
 pub fn cli(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
