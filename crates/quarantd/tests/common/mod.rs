@@ -55,6 +55,13 @@ impl Daemon {
             .data_dir
             .clone()
             .unwrap_or_else(|| dir.path().join("var"));
+        if extra.data_dir.is_some() {
+            // A data directory the test made (a temporary directory, 0755 under the usual
+            // umask) is made private, as a postmaster would: serve refuses an open one.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
+                .expect("make the data directory private");
+        }
         let config = format!(
             "[server]\nlisten = \"{addr}\"\nhostname = \"{hostname}\"\ndata_dir = \"{data}\"\n{server}\n\
              [relay]\naddress = \"{relay}\"\n{relay_extra}\n[analysis]\n{analysis}\n[log]\nformat = \"json\"\nlevel = \"info\"\n{scan}\n",
