@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
+use std::time::Instant;
 
 use crate::limits::Cap;
 
@@ -22,6 +23,8 @@ pub(crate) struct CappedReader<R> {
     inner: R,
     remaining: u64,
     hit: bool,
+    deadline: Option<Instant>,
+    timed_out: bool,
 }
 
 impl<R: Read> CappedReader<R> {
@@ -30,12 +33,25 @@ impl<R: Read> CappedReader<R> {
             inner,
             remaining: cap,
             hit: false,
+            deadline: None,
+            timed_out: false,
         }
+    }
+
+    /// Stops the reading with an error once `deadline` has passed.
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Whether the cap stopped the reading.
     pub fn hit(&self) -> bool {
         self.hit
+    }
+
+    /// Whether the deadline stopped the reading.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
     }
 }
 
@@ -43,6 +59,10 @@ impl<R: Read> Read for CappedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.timed_out = true;
+            return Err(io::Error::other("time limit reached"));
         }
         if self.remaining == 0 {
             let mut probe = [0u8; 1];
@@ -89,10 +109,17 @@ impl Unpacked {
 /// Reads `reader` to its end or to the cap, whichever comes first. `size_hint` (a declared
 /// size, untrusted) only sizes the first allocation.
 pub(crate) fn unpack(reader: impl Read, cap: &Cap, size_hint: u64) -> Unpacked {
-    let mut capped = CappedReader::new(reader, cap.bytes);
+    let mut capped = CappedReader::new(reader, cap.bytes).with_deadline(cap.deadline);
     let reserve = size_hint.min(cap.bytes).min(INITIAL_RESERVE);
     let mut bytes = Vec::with_capacity(reserve as usize);
     let error = capped.read_to_end(&mut bytes).err().map(|e| e.to_string());
+    if capped.timed_out() {
+        return Unpacked {
+            capped: Some(cap.time_reason()),
+            bytes,
+            error: None,
+        };
+    }
     Unpacked {
         capped: capped.hit().then(|| cap.reason.clone()),
         bytes,
@@ -152,6 +179,7 @@ struct SinkState {
     bytes: Vec<u8>,
     cap: Cap,
     hit: bool,
+    timed_out: bool,
 }
 
 impl CappedSink {
@@ -161,6 +189,7 @@ impl CappedSink {
                 bytes: Vec::new(),
                 cap,
                 hit: false,
+                timed_out: false,
             })),
         }
     }
@@ -175,7 +204,11 @@ impl CappedSink {
     pub fn finish(&self, error: Option<String>) -> Unpacked {
         let mut state = self.state.borrow_mut();
         let bytes = std::mem::take(&mut state.bytes);
-        let capped = state.hit.then(|| state.cap.reason.clone());
+        let capped = if state.timed_out {
+            Some(state.cap.time_reason())
+        } else {
+            state.hit.then(|| state.cap.reason.clone())
+        };
         Unpacked {
             error: if capped.is_some() { None } else { error },
             bytes,
@@ -187,6 +220,10 @@ impl CappedSink {
 impl Write for CappedSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut state = self.state.borrow_mut();
+        if state.cap.deadline.is_some_and(|d| Instant::now() >= d) {
+            state.timed_out = true;
+            return Err(io::Error::other("time limit reached"));
+        }
         let room = state.cap.bytes.saturating_sub(state.bytes.len() as u64);
         if buf.len() as u64 > room {
             state.hit = true;
@@ -209,6 +246,7 @@ mod tests {
         Cap {
             bytes,
             reason: "cap".into(),
+            deadline: None,
         }
     }
 
@@ -221,6 +259,21 @@ mod tests {
         let out = unpack(&data[..], &cap(100), 0);
         assert_eq!(out.bytes.len(), 100);
         assert!(out.capped.is_none());
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_decoder() {
+        let data = [7u8; 100];
+        let passed = Cap {
+            deadline: Some(Instant::now()),
+            ..cap(1000)
+        };
+        let out = unpack(&data[..], &passed, 0);
+        assert!(out.bytes.is_empty());
+        assert_eq!(out.capped, Some(passed.time_reason()));
+        let mut sink = CappedSink::new(passed.clone());
+        assert!(sink.write(b"abc").is_err());
+        assert_eq!(sink.finish(None).capped, Some(passed.time_reason()));
     }
 
     #[test]

@@ -77,9 +77,42 @@ pub(crate) fn container(data: &[u8]) -> Option<Kind> {
         Some(Kind::Iso9660)
     } else if is_fat(data) {
         Some(Kind::Fat)
+    } else if has_zip_directory(data) {
+        Some(Kind::Zip)
     } else {
         None
     }
+}
+
+/// Whether `data`, a container of `kind` or none, also ends in a zip archive that the
+/// magic at its start does not announce: a self-extracting program, a zip appended to a
+/// PDF or an image. Windows and 7-Zip open such a zip from its end, so quarantd does too.
+pub(crate) fn appended_zip(data: &[u8], kind: Option<Kind>) -> bool {
+    kind.is_some_and(|k| k != Kind::Zip) && has_zip_directory(data)
+}
+
+/// Longest zip comment: the end-of-central-directory record is within this many bytes
+/// (plus its own 22) of the end.
+const MAX_ZIP_COMMENT: usize = 0xffff;
+
+/// A zip's end-of-central-directory record at the end of `data`, whose comment length
+/// reaches exactly to the end, preceded by the central directory it describes (or by a
+/// ZIP64 locator).
+fn has_zip_directory(data: &[u8]) -> bool {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    let from = data.len().saturating_sub(MAX_ZIP_COMMENT + 22);
+    let tail = &data[from..];
+    memchr::memmem::rfind_iter(tail, EOCD).any(|at| {
+        let at = from + at;
+        let comment = crate::formats::le16(data, at + 20).map(usize::from);
+        let size = crate::formats::le32(data, at + 12).map(|n| n as usize);
+        let reaches_end = comment.is_some_and(|c| at + 22 + c == data.len());
+        let directory = size
+            .and_then(|s| at.checked_sub(s))
+            .and_then(|d| data.get(d..d + 4));
+        let zip64 = at.checked_sub(20).and_then(|l| data.get(l..l + 4));
+        reaches_end && (directory == Some(b"PK\x01\x02") || zip64 == Some(b"PK\x06\x07"))
+    })
 }
 
 /// `%PDF-` within the first KiB, as readers accept it.
@@ -161,5 +194,47 @@ mod tests {
         assert_eq!(container(b"\x1f\x8b\x08"), Some(Kind::Gzip));
         assert_eq!(container(b"hello"), None);
         assert_eq!(container(b""), None);
+    }
+
+    /// A stored zip holding `a.exe`, as `zip` writes it.
+    fn small_zip() -> Vec<u8> {
+        let mut z = Vec::new();
+        z.extend_from_slice(b"PK\x03\x04\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        z.extend_from_slice(&[0; 12]);
+        z.extend_from_slice(b"\x05\x00\x00\x00a.exe");
+        let cd = z.len();
+        z.extend_from_slice(b"PK\x01\x02\x14\x00\x0a\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+        z.extend_from_slice(&[0; 12]);
+        z.extend_from_slice(
+            b"\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00a.exe",
+        );
+        let cd_size = (z.len() - cd) as u32;
+        z.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
+        z.extend_from_slice(&cd_size.to_le_bytes());
+        z.extend_from_slice(&(cd as u32).to_le_bytes());
+        z.extend_from_slice(b"\x00\x00");
+        z
+    }
+
+    #[test]
+    fn a_zip_behind_other_data_is_found_by_its_directory() {
+        let mut sfx = b"MZ\x90\x00 a self-extractor stub".to_vec();
+        sfx.extend_from_slice(&small_zip());
+        assert_eq!(container(&sfx), Some(Kind::Zip));
+        let mut pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n".to_vec();
+        pdf.extend_from_slice(&small_zip());
+        assert_eq!(container(&pdf), Some(Kind::Pdf));
+        assert!(appended_zip(&pdf, container(&pdf)));
+        assert!(!appended_zip(&small_zip(), container(&small_zip())));
+    }
+
+    #[test]
+    fn the_record_alone_or_in_text_is_no_zip() {
+        assert_eq!(container(b"text PK\x05\x06 more text"), None);
+        let mut fake = b"hello".to_vec();
+        fake.extend_from_slice(
+            b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        );
+        assert_eq!(container(&fake), None);
     }
 }

@@ -43,22 +43,42 @@ pub(crate) struct Cap {
     pub bytes: u64,
     /// What `unscannable_reason` says when the cap is hit.
     pub reason: String,
+    /// When the message's time is up: a decoder still running then is stopped.
+    pub deadline: Option<Instant>,
 }
+
+impl Cap {
+    /// The reason recorded when the deadline stopped an unpacking.
+    pub fn time_reason(&self) -> String {
+        "time limit per message reached while unpacking".to_string()
+    }
+}
+
+/// How many steps of a parser loop (entries, objects, records) pass between two looks at
+/// the clock: often enough to stop within milliseconds, rarely enough to cost nothing.
+const STEPS_PER_CLOCK_CHECK: u64 = 256;
 
 /// The running account of one message against its [`Limits`].
 #[derive(Debug)]
 pub(crate) struct Account<'l> {
     pub limits: &'l Limits,
     started: Instant,
+    deadline: Instant,
     unpacked: u64,
+    steps: u64,
+    timed_out: bool,
 }
 
 impl<'l> Account<'l> {
     pub fn new(limits: &'l Limits) -> Self {
+        let started = Instant::now();
         Account {
             limits,
-            started: Instant::now(),
+            started,
+            deadline: started.checked_add(limits.max_time).unwrap_or(started),
             unpacked: 0,
+            steps: 0,
+            timed_out: false,
         }
     }
 
@@ -68,6 +88,7 @@ impl<'l> Account<'l> {
         let by_ratio = packed
             .saturating_mul(self.limits.max_ratio)
             .max(self.limits.ratio_grace);
+        let deadline = Some(self.deadline);
         if by_ratio < left {
             Cap {
                 bytes: by_ratio,
@@ -75,6 +96,7 @@ impl<'l> Account<'l> {
                     "compression ratio over {} (member of {packed} packed bytes)",
                     self.limits.max_ratio
                 ),
+                deadline,
             }
         } else {
             Cap {
@@ -83,6 +105,7 @@ impl<'l> Account<'l> {
                     "more than {} bytes unpacked from the message",
                     self.limits.max_total_unpacked
                 ),
+                deadline,
             }
         }
     }
@@ -92,13 +115,27 @@ impl<'l> Account<'l> {
         self.unpacked = self.unpacked.saturating_add(bytes);
     }
 
-    /// The reason to stop, when the time limit has passed.
-    pub fn out_of_time(&self) -> Option<String> {
-        (self.started.elapsed() > self.limits.max_time).then(|| {
+    /// The reason to stop, when the time limit has passed. Once passed, it stays passed.
+    pub fn out_of_time(&mut self) -> Option<String> {
+        if !self.timed_out && self.started.elapsed() > self.limits.max_time {
+            self.timed_out = true;
+        }
+        self.timed_out.then(|| {
             format!(
                 "time limit of {:?} per message reached",
                 self.limits.max_time
             )
         })
+    }
+
+    /// One step of a parser loop over attacker-controlled structure (an object, a
+    /// directory entry, a record): the reason to stop when the time is up. Looks at the
+    /// clock every [`STEPS_PER_CLOCK_CHECK`] steps.
+    pub fn step(&mut self) -> Option<String> {
+        self.steps += 1;
+        if self.timed_out || self.steps.is_multiple_of(STEPS_PER_CLOCK_CHECK) {
+            return self.out_of_time();
+        }
+        None
     }
 }

@@ -133,6 +133,19 @@ impl<'l> Walker<'l> {
         out
     }
 
+    /// One step of a parser loop over the structure of `cx` that does not yield a member
+    /// every time (objects scanned, directory entries skipped): `Err(Stopped)`, with `cx`
+    /// marked, once the message's time is up.
+    pub fn step(&mut self, cx: &Container) -> Result<(), Failure> {
+        match self.account.step() {
+            Some(reason) => {
+                self.mark(cx.at, reason);
+                Err(Failure::Stopped)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Records a member of `cx` and opens it in turn. `Err(Stopped)` when a limit says
     /// the container's walk must end.
     pub fn member(&mut self, cx: &Container, member: Member) -> Result<(), Failure> {
@@ -166,9 +179,19 @@ impl<'l> Walker<'l> {
     /// Opens the part at `at` if its content is a container, adding its members below
     /// `base`. `depth` is the part's own depth.
     pub fn open(&mut self, at: usize, base: PartPath, depth: usize) {
-        let Some(kind) = detect::container(&self.parts[at].content) else {
+        let detected = detect::container(&self.parts[at].content);
+        let appended = detect::appended_zip(&self.parts[at].content, detected);
+        let Some(kind) = detected else {
             return;
         };
+        self.open_as(at, base.clone(), depth, kind);
+        if appended {
+            self.open_as(at, base, depth, detect::Kind::Zip);
+        }
+    }
+
+    /// Opens the part at `at` as a container of `kind`.
+    fn open_as(&mut self, at: usize, base: PartPath, depth: usize, kind: detect::Kind) {
         if self.parts[at].part.labels.contains(&Label::Unscannable) {
             return;
         }

@@ -1,6 +1,9 @@
 //! PDF embedded files (`/Type /EmbeddedFile` streams), named from their file
 //! specification (`/UF`, `/F`). A light scanner over the bytes, not a PDF parser: what it
-//! cannot find it leaves alone; a PDF is never `unscannable` because of it.
+//! cannot find it leaves alone. It is linear in the document: the keywords it looks for
+//! are indexed in one pass each, every lookup is a binary search in that index, and each
+//! object is looked at once however often a keyword repeats in it. Only the limits make a
+//! PDF `unscannable` here (time, or more keywords than [`MAX_KEYWORDS`]).
 
 use crate::cap;
 use crate::walk::{Container, Failure, Member, Walker};
@@ -8,17 +11,36 @@ use crate::walk::{Container, Failure, Member, Walker};
 /// Most embedded files taken from one document.
 const MAX_FILES: usize = 1000;
 
+/// Most occurrences of each keyword indexed (` obj`, `endobj`, `stream`, `endstream`):
+/// more than any real document has; a document with more is `unscannable`.
+const MAX_KEYWORDS: usize = 2_000_000;
+
+/// How far after `/EF` its `/F N G R` reference is looked for.
+const EF_WINDOW: usize = 256;
+
 pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
-    let names = filespec_names(data);
-    let mut from = 0;
+    let Some(index) = Index::new(data) else {
+        w.mark(
+            cx.at,
+            format!("pdf with more than {MAX_KEYWORDS} objects or streams"),
+        );
+        return Err(Failure::Stopped);
+    };
+    let names = filespec_names(w, cx, data, &index)?;
     let mut count = 0;
-    while let Some(pos) = find(&data[from..], b"/EmbeddedFile") {
-        let at = from + pos;
-        from = at + b"/EmbeddedFile".len();
-        if data.get(from).is_some_and(u8::is_ascii_alphanumeric) || count >= MAX_FILES {
+    let mut done_until = 0;
+    for at in memchr::memmem::find_iter(data, b"/EmbeddedFile") {
+        w.step(cx)?;
+        let after = at + b"/EmbeddedFile".len();
+        if at < done_until || data.get(after).is_some_and(u8::is_ascii_alphanumeric) {
             continue;
         }
-        let Some((object, dict, body)) = stream_at(data, at) else {
+        if count >= MAX_FILES {
+            break;
+        }
+        // Each object is looked at once, however often the keyword repeats in it.
+        done_until = index.end_of_object(at);
+        let Some((object, dict, body)) = index.stream_at(data, at) else {
             continue;
         };
         count += 1;
@@ -45,46 +67,100 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
-fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::rfind(hay, needle)
+/// Where the keywords are, found in one pass each, so that every lookup is a binary
+/// search: the scan is linear in the document however its keywords repeat.
+struct Index {
+    /// Offsets of ` obj`.
+    objs: Vec<usize>,
+    /// Offsets of `endobj`.
+    endobjs: Vec<usize>,
+    /// Offsets of a `stream` keyword (after a dictionary, before an end of line).
+    streams: Vec<usize>,
+    /// Offsets of `endstream`.
+    endstreams: Vec<usize>,
 }
 
-/// The object number, dictionary and raw stream bytes of the object around `at`.
-fn stream_at(data: &[u8], at: usize) -> Option<(Option<u32>, &[u8], &[u8])> {
-    let obj_start = rfind(&data[..at], b" obj")?;
-    let number = object_number(&data[..obj_start]);
-    let keyword = at + stream_keyword(&data[at..])?;
-    if find(&data[at..keyword], b"endobj").is_some() {
-        return None;
+impl Index {
+    fn new(data: &[u8]) -> Option<Index> {
+        let streams = positions(data, b"stream")?
+            .into_iter()
+            .filter(|&at| is_stream_keyword(data, at))
+            .collect();
+        Some(Index {
+            objs: positions(data, b" obj")?,
+            endobjs: positions(data, b"endobj")?,
+            endstreams: positions(data, b"endstream")?,
+            streams,
+        })
     }
-    let dict = &data[obj_start..keyword];
-    let mut start = keyword + b"stream".len();
-    if data.get(start) == Some(&b'\r') {
-        start += 1;
+
+    /// Start of the object around `at` (the ` obj` before it).
+    fn object_start(&self, at: usize) -> Option<usize> {
+        last_before(&self.objs, at)
     }
-    if data.get(start) == Some(&b'\n') {
-        start += 1;
+
+    /// End of the object around `at` (the `endobj` after it), or of the data.
+    fn end_of_object(&self, at: usize) -> usize {
+        first_from(&self.endobjs, at).unwrap_or(usize::MAX)
     }
-    let end = match direct_length(dict) {
-        Some(len) if start + len <= data.len() => start + len,
-        _ => start + find(&data[start..], b"endstream")?,
-    };
-    Some((number, dict, &data[start..end]))
+
+    /// The object number, dictionary and raw stream bytes of the object around `at`.
+    fn stream_at<'d>(
+        &self,
+        data: &'d [u8],
+        at: usize,
+    ) -> Option<(Option<u32>, &'d [u8], &'d [u8])> {
+        let obj_start = self.object_start(at)?;
+        let number = object_number(&data[..obj_start]);
+        let keyword = first_from(&self.streams, at)?;
+        if self.end_of_object(at) < keyword {
+            return None;
+        }
+        let dict = &data[obj_start..keyword];
+        let mut start = keyword + b"stream".len();
+        if data.get(start) == Some(&b'\r') {
+            start += 1;
+        }
+        if data.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        let end = match direct_length(dict) {
+            Some(len) if start.checked_add(len).is_some_and(|e| e <= data.len()) => start + len,
+            _ => first_from(&self.endstreams, start)?,
+        };
+        Some((number, dict, &data[start..end]))
+    }
+}
+
+/// Every offset of `needle` in `data`; `None` when there are more than [`MAX_KEYWORDS`].
+fn positions(data: &[u8], needle: &[u8]) -> Option<Vec<usize>> {
+    let mut found = Vec::new();
+    for at in memchr::memmem::find_iter(data, needle) {
+        if found.len() >= MAX_KEYWORDS {
+            return None;
+        }
+        found.push(at);
+    }
+    Some(found)
+}
+
+/// The last offset in `sorted` before `at`.
+fn last_before(sorted: &[usize], at: usize) -> Option<usize> {
+    let n = sorted.partition_point(|&p| p < at);
+    n.checked_sub(1).map(|i| sorted[i])
+}
+
+/// The first offset in `sorted` at or after `at`.
+fn first_from(sorted: &[usize], at: usize) -> Option<usize> {
+    sorted.get(sorted.partition_point(|&p| p < at)).copied()
 }
 
 /// The `stream` keyword: after the dictionary, followed by an end of line.
-fn stream_keyword(data: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    loop {
-        let at = from + find(&data[from..], b"stream")?;
-        from = at + 1;
-        let before = at.checked_sub(1).map(|i| data[i]);
-        let after = data.get(at + 6).copied();
-        let eol = matches!(after, Some(b'\r' | b'\n'));
-        if eol && matches!(before, Some(b'>' | b' ' | b'\r' | b'\n')) {
-            return Some(at);
-        }
-    }
+fn is_stream_keyword(data: &[u8], at: usize) -> bool {
+    let before = at.checked_sub(1).map(|i| data[i]);
+    let after = data.get(at + 6).copied();
+    let eol = matches!(after, Some(b'\r' | b'\n'));
+    eol && matches!(before, Some(b'>' | b' ' | b'\r' | b'\n'))
 }
 
 /// `N G` before ` obj`: returns N.
@@ -107,28 +183,38 @@ fn direct_length(dict: &[u8]) -> Option<usize> {
     words.first()?.parse().ok()
 }
 
-/// (embedded file object number, name) from every file specification with `/EF`.
-fn filespec_names(data: &[u8]) -> Vec<(u32, String)> {
+/// (embedded file object number, name) from every file specification with `/EF`; each
+/// object is looked at once.
+fn filespec_names(
+    w: &mut Walker<'_>,
+    cx: &Container,
+    data: &[u8],
+    index: &Index,
+) -> Result<Vec<(u32, String)>, Failure> {
     let mut names = Vec::new();
-    let mut from = 0;
-    while let Some(pos) = find(&data[from..], b"/EF") {
-        let at = from + pos;
-        from = at + 3;
+    let mut done_until = 0;
+    for at in memchr::memmem::find_iter(data, b"/EF") {
+        w.step(cx)?;
+        if at < done_until {
+            continue;
+        }
         if names.len() >= MAX_FILES {
             break;
         }
-        let start = rfind(&data[..at], b" obj").unwrap_or(0);
-        let end = at + find(&data[at..], b"endobj").unwrap_or(data.len() - at);
-        let spec = &data[start..end];
-        let Some(target) = ef_reference(&data[at..end]) else {
+        let start = index.object_start(at).unwrap_or(0);
+        let end = index.end_of_object(at).min(data.len());
+        done_until = end;
+        let window = &data[at..end.min(at + EF_WINDOW)];
+        let Some(target) = ef_reference(window) else {
             continue;
         };
+        let spec = &data[start..end];
         let name = literal_after(spec, b"/UF").or_else(|| literal_after(spec, b"/F"));
         if let Some(name) = name {
             names.push((target, name));
         }
     }
-    names
+    Ok(names)
 }
 
 /// `/EF << /F N G R >>`: returns N.
