@@ -24,6 +24,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
         return Err(Failure::corrupt("arj", "bad main header"));
     };
     while let Some((Some(h), _)) = header(data, at) {
+        w.step(cx)?;
         let end = h.data_at.saturating_add(h.packed).min(data.len());
         let start = h.data_at.min(end);
         at = end;

@@ -90,6 +90,7 @@ fn walk_dir(
             at = (at / SECTOR + 1) * SECTOR;
             continue;
         }
+        w.step(cx)?;
         vol.records += 1;
         if vol.records > MAX_RECORDS {
             return Err(Failure::corrupt("iso9660", "too many directory records"));

@@ -5,6 +5,7 @@
 //! embedded objects, PowerPoint `ExOleObjStg` records, and embedded OLE documents kept as
 //! storages (`ObjectPool/_N`, `MBD*`), copied into a compound file of their own.
 
+use std::collections::HashSet;
 use std::io::{Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,9 @@ type Cfb<'d> = CompoundFile<Cursor<&'d [u8]>>;
 /// Most entries looked at in one compound file.
 const MAX_ENTRIES: usize = 100_000;
 
+/// Most embedded documents (object storages) copied out of one compound file.
+const MAX_OBJECTS: usize = 1000;
+
 pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut file = CompoundFile::open(Cursor::new(data)).map_err(|e| Failure::corrupt("ole", e))?;
     let entries: Vec<(PathBuf, bool)> = file
@@ -25,11 +29,19 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
         .take(MAX_ENTRIES)
         .map(|e| (e.path().to_path_buf(), e.is_stream()))
         .collect();
-    for (path, is_stream) in &entries {
+    let documents = document_storages(&entries);
+    let mut objects = 0;
+    for (index, (path, is_stream)) in entries.iter().enumerate() {
+        w.step(cx)?;
         if *is_stream {
             stream(w, cx, &mut file, path, data.len() as u64)?;
-        } else if is_object_storage(path) && is_document_storage(&entries, path) {
-            let copy = copy_storage(w, &mut file, path, &entries);
+        } else if is_object_storage(path) && documents.contains(path.as_path()) {
+            objects += 1;
+            if objects > MAX_OBJECTS {
+                w.mark(cx.at, format!("more than {MAX_OBJECTS} embedded documents"));
+                return Err(Failure::Stopped);
+            }
+            let copy = copy_storage(w, &mut file, &entries[index..]);
             w.member(cx, Member::unpacked(name_of(path), copy))?;
         }
     }
@@ -168,32 +180,36 @@ fn is_object_storage(path: &Path) -> bool {
     parent_is_pool || name.starts_with("MBD")
 }
 
-/// An embedded storage that is itself an Office document (not just a package wrapper).
-fn is_document_storage(entries: &[(PathBuf, bool)], storage: &Path) -> bool {
+/// The storages that are themselves Office documents (not just package wrappers): those
+/// holding a document's main stream, found in one pass.
+fn document_storages(entries: &[(PathBuf, bool)]) -> HashSet<&Path> {
     const DOCUMENT_STREAMS: [&str; 4] = ["WordDocument", "Workbook", "Book", "PowerPoint Document"];
-    entries.iter().any(|(p, is_stream)| {
-        *is_stream
-            && p.parent() == Some(storage)
-            && p.file_name()
-                .is_some_and(|n| DOCUMENT_STREAMS.iter().any(|d| n == *d))
-    })
+    entries
+        .iter()
+        .filter(|(p, is_stream)| {
+            *is_stream
+                && p.file_name()
+                    .is_some_and(|n| DOCUMENT_STREAMS.iter().any(|d| n == *d))
+        })
+        .filter_map(|(p, _)| p.parent())
+        .collect()
 }
 
-/// Copies the storage at `root` with everything below it into a new compound file.
+/// Copies the storage that `entries` starts with, and everything below it (the entries
+/// that follow it in the walk's depth-first order), into a new compound file.
 fn copy_storage(
     w: &mut Walker<'_>,
     file: &mut Cfb<'_>,
-    root: &Path,
     entries: &[(PathBuf, bool)],
 ) -> crate::cap::Unpacked {
+    let Some(((root, _), below)) = entries.split_first() else {
+        return crate::cap::Unpacked::default();
+    };
     let mut out = match CompoundFile::create(Cursor::new(Vec::new())) {
         Ok(out) => out,
         Err(e) => return crate::cap::Unpacked::error(e),
     };
-    for (path, is_stream) in entries
-        .iter()
-        .filter(|(p, _)| p.starts_with(root) && p != root)
-    {
+    for (path, is_stream) in below.iter().take_while(|(p, _)| p.starts_with(root)) {
         let Ok(rel) = path.strip_prefix(root) else {
             continue;
         };
@@ -228,4 +244,35 @@ fn copy_stream(
         .map_err(|e| e.to_string())?;
     let mut target = out.create_stream(to).map_err(|e| e.to_string())?;
     target.write_all(&bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+
+    /// A compound file with `n` embedded Word documents in its `ObjectPool`.
+    fn pool(n: usize) -> Vec<u8> {
+        let mut cfb = CompoundFile::create(Cursor::new(Vec::new())).expect("create");
+        cfb.create_storage("/ObjectPool").expect("pool");
+        for i in 0..n {
+            let storage = format!("/ObjectPool/_{}", 1_000_000 + i);
+            cfb.create_storage(&storage).expect("storage");
+            let mut s = cfb
+                .create_stream(format!("{storage}/WordDocument"))
+                .expect("stream");
+            s.write_all(b"doc").expect("write");
+        }
+        cfb.into_inner().into_inner()
+    }
+
+    #[test]
+    fn embedded_documents_are_copied_out_up_to_a_limit() {
+        let d = crate::decompose_file(&pool(3), Some("a.doc"), &Limits::default());
+        assert_eq!(d.parts.len(), 4, "{}", crate::render(&d));
+        assert!(d.parts[0].part.unscannable_reason.is_none());
+        let d = crate::decompose_file(&pool(MAX_OBJECTS + 1), Some("a.doc"), &Limits::default());
+        let reason = d.parts[0].part.unscannable_reason.as_deref().unwrap_or("");
+        assert!(reason.contains("embedded documents"), "{reason}");
+    }
 }

@@ -6,6 +6,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
     let mut archive = tar::Archive::new(data);
     let entries = archive.entries().map_err(|e| Failure::corrupt("tar", e))?;
     for entry in entries {
+        w.step(cx)?;
         let entry = entry.map_err(|e| Failure::corrupt("tar", e))?;
         if !entry.header().entry_type().is_file() {
             continue;
