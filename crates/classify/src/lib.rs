@@ -55,6 +55,7 @@ mod text;
 use quarantd_core::{Classified, Decomposed, Label, PartData};
 
 pub use detect::detect;
+pub use inflate::Budget;
 
 /// What the content of one part is, and what risks it carries.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,9 +104,16 @@ impl Detection {
 /// [`Part::detected_type`]: quarantd_core::Part::detected_type
 /// [`Part::labels`]: quarantd_core::Part::labels
 pub fn classify(parts: Decomposed) -> Classified {
-    Classified {
+    classify_within(parts, &Budget::default())
+}
+
+/// [`classify`] within `budget` for the whole message: once its bytes or its time are
+/// used up, the part being analysed and every part after it are `unscannable` (labels
+/// found before are kept), so a message of many Office bombs costs no more than one.
+pub fn classify_within(parts: Decomposed, budget: &Budget) -> Classified {
+    inflate::scoped(budget, || Classified {
         parts: parts.parts.into_iter().map(classify_part).collect(),
-    }
+    })
 }
 
 fn classify_part(mut data: PartData) -> PartData {
@@ -113,11 +121,18 @@ fn classify_part(mut data: PartData) -> PartData {
         data.part.detected_type = data.part.declared_type.clone();
         return data;
     }
+    if let Some(reason) = inflate::exhausted() {
+        data.part.mark_unscannable(reason);
+        return data;
+    }
     let found = detect(
         &data.content,
         data.part.filename.as_deref(),
         data.part.declared_type.as_deref(),
     );
+    if let Some(reason) = inflate::take_cut() {
+        data.part.mark_unscannable(reason);
+    }
     for &label in &found.labels {
         if label == Label::Unscannable {
             let reason = found.notes.first().cloned().unwrap_or_default();

@@ -53,10 +53,12 @@ impl Zip<'_> {
     /// A member's bytes, within the per-member and total budgets.
     fn read(&mut self, index: usize) -> Option<Vec<u8>> {
         let limit = self.budget.min(MAX_ZIP_MEMBER);
+        let allowed = crate::inflate::allowance(limit);
         let file = self.archive.by_index(index).ok()?;
         let mut data = Vec::new();
-        let read = file.take(limit).read_to_end(&mut data);
+        let read = file.take(allowed).read_to_end(&mut data);
         self.budget = self.budget.saturating_sub(data.len() as u64);
+        crate::inflate::charge(data.len() as u64, allowed, limit);
         read.ok().map(|_| data)
     }
 

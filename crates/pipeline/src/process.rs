@@ -115,15 +115,18 @@ impl Pipeline {
         Ok((scanned, plan))
     }
 
-    /// Decompose and classify on the blocking pool, bounded in number and time.
+    /// Decompose and classify on the blocking pool, bounded in number and time. The
+    /// thread owns its permit: when the timeout answers the message, the permit is given
+    /// back only once the thread has really ended (the parsers' own deadline ends it), so
+    /// retries of a hostile message can never add threads beyond `analysis_workers`.
     async fn decompose_and_classify(&self, data: Arc<Vec<u8>>) -> Result<Classified, StageError> {
-        let _permit = self
-            .workers
-            .acquire()
+        let permit = Arc::clone(&self.workers)
+            .acquire_owned()
             .await
             .map_err(|_| StageError::new("decompose", "analysis pool closed"))?;
         let stages = Arc::clone(&self.stages);
         let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let decomposed = guard("decompose", || stages.decompose.decompose(&data))?;
             guard("classify", || stages.classify.classify(decomposed))
         });

@@ -165,9 +165,13 @@ impl Stages {
     /// The stages of this release: decomposition, classification, no scanner (add one with
     /// `with_scanner`), and the built-in default decision.
     pub fn standard(limits: quarantd_mime::Limits) -> Self {
+        let budget = quarantd_classify::Budget {
+            max_inflated: limits.max_total_unpacked,
+            max_time: limits.max_time,
+        };
         Stages {
             decompose: Box::new(MimeDecompose(limits)),
-            classify: Box::new(ContentClassify),
+            classify: Box::new(ContentClassify(budget)),
             scan: Box::new(NoScan),
             decide: Box::new(DefaultDecide),
         }
@@ -189,12 +193,13 @@ impl Decompose for MimeDecompose {
     }
 }
 
-/// Classification by content with `quarantd-classify`: detected type and risk labels.
-pub struct ContentClassify;
+/// Classification by content with `quarantd-classify`: detected type and risk labels,
+/// within one budget per message (the decomposition's byte and time limits again).
+pub struct ContentClassify(pub quarantd_classify::Budget);
 
 impl Classify for ContentClassify {
     fn classify(&self, parts: Decomposed) -> Result<Classified, StageError> {
-        Ok(quarantd_classify::classify(parts))
+        Ok(quarantd_classify::classify_within(parts, &self.0))
     }
 }
 

@@ -31,7 +31,7 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         .thread_name("quarantd")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut settings = settings;
         let listener = bind(&settings).await?;
         settings.node_id = Some(node_id(&settings)?);
@@ -50,8 +50,15 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await;
         Ok(())
-    })
+    });
+    // Mail is drained. An analysis thread still inside a parser (its deadline ends it
+    // soon, but no later than that) must not hold the process: exit without waiting.
+    runtime.shutdown_timeout(EXIT_WAIT);
+    served
 }
+
+/// How long the process waits at exit for blocking threads after the drain.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Settings from the config file (or embedded defaults) with the command-line overrides.
 pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {

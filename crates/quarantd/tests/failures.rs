@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{message, Daemon, Extra};
@@ -335,6 +337,88 @@ async fn a_panicking_stage_gives_4xx_and_the_next_message_passes() {
         .all(|m| !String::from_utf8_lossy(&m.data).contains("panic-now")));
     shutdown.trigger();
     tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+}
+
+/// Fault injection: a decomposer that stays busy for `busy` whatever the timeout says (as
+/// a parser stuck in hostile structure would), counting how many run at once.
+struct StuckDecompose {
+    busy: Duration,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Decompose for StuckDecompose {
+    fn decompose(&self, raw: &[u8]) -> Result<Decomposed, StageError> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.busy);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Ok(quarantd_mime::decompose(
+            raw,
+            &quarantd_mime::Limits::default(),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let mut raw = quarantd::config::RawConfig::default();
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.relay.address = sink.addr().to_string();
+    raw.analysis.workers = 1;
+    raw.analysis.timeout_secs = 1;
+    let settings = raw.validate("test").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut stages = Stages::standard(settings.mime_limits.clone());
+    let most = Arc::new(AtomicUsize::new(0));
+    stages.decompose = Box::new(StuckDecompose {
+        busy: Duration::from_secs(2),
+        running: Arc::new(AtomicUsize::new(0)),
+        most: Arc::clone(&most),
+    });
+    let shutdown = ShutdownSignal::new();
+    let server = tokio::spawn(quarantd::serve::run(
+        settings,
+        listener,
+        stages,
+        None,
+        shutdown.clone(),
+    ));
+    let retries = (0..3).map(|i| async move {
+        let mut c = Client::connect(addr).await.unwrap();
+        c.handshake("mx").await.unwrap();
+        let body = message(&format!("retry {i}"));
+        c.send_message("a@example.org", &["b@example.org"], &body)
+            .await
+            .unwrap()
+    });
+    for reply in futures_join(retries).await {
+        assert_eq!(reply.code, 451, "a timed-out analysis is a 4xx: {reply}");
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "a stuck analysis still holds its worker: no second thread beside it"
+    );
+    assert!(sink.messages().is_empty());
+    shutdown.trigger();
+    tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+}
+
+/// Runs the futures concurrently and returns their outputs in order.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
 }
 
 #[tokio::test]
