@@ -1,6 +1,8 @@
 //! Hostile structure ends within the per-message budget: a loop over attacker-controlled
 //! structure is bounded in count and time, and costs time linear in the input.
 
+mod common;
+
 use std::time::Duration;
 
 use quarantd_core::{Decomposed, Label};
@@ -148,4 +150,32 @@ fn a_zip_behind_a_program_is_opened() {
     let d = decompose_file(&pdf, Some("doc.pdf"), &Limits::default());
     let names: Vec<&str> = d.parts.iter().map(|p| p.part.path.0.as_str()).collect();
     assert!(names.contains(&"doc.pdf/payload.exe"), "{names:?}");
+}
+
+#[test]
+fn every_container_format_stops_at_the_deadline() {
+    let corpus = common::corpus().join("attachments");
+    let mut formats = std::collections::BTreeSet::new();
+    let rows = common::manifest(corpus.join("MANIFEST.tsv"));
+    // Rows naming absolute paths are system test files (clamav-testfiles), not archives.
+    for row in rows.iter().filter(|r| !r["file"].starts_with('/')) {
+        let bytes = std::fs::read(corpus.join(&row["file"])).expect("sample");
+        let name = row["file"].rsplit('/').next().unwrap_or("x").to_string();
+        let opened = decompose_file(&bytes, Some(&name), &Limits::default());
+        if opened.parts.len() < 2 || row["bomb"] == "1" {
+            continue;
+        }
+        let stopped = decompose_file(&bytes, Some(&name), &no_time());
+        let why = reason(&stopped).unwrap_or_default();
+        assert!(why.contains("time limit"), "{}: {why:?}", row["file"]);
+        formats.insert(name.rsplit('.').next().unwrap_or("").to_ascii_lowercase());
+    }
+    for format in [
+        "zip", "7z", "rar", "tgz", "cab", "iso", "arj", "doc", "rtf", "dat",
+    ] {
+        assert!(
+            formats.contains(format),
+            "no {format} sample opened: {formats:?}"
+        );
+    }
 }
