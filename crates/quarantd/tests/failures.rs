@@ -407,6 +407,38 @@ async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
     tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
 }
 
+/// A bzip2 stream of 200 MiB of zeros (177 bytes): with the ratio limit lifted, unpacking
+/// it keeps an analysis thread busy long after a 1 s analysis timeout has answered.
+const SLOW_BOMB: &[u8] = include_bytes!("data/zeros-200mib.bz2");
+
+#[tokio::test]
+async fn sigterm_exits_while_an_analysis_thread_is_still_busy() {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let extra = Extra {
+        server: "drain_timeout_secs = 1",
+        analysis: "timeout_secs = 1\nmax_time_secs = 300\nmax_ratio = 100000000\nmax_unpacked_bytes = 268435456",
+        ..Extra::default()
+    };
+    let mut daemon = Daemon::start(sink.addr(), extra).await;
+    let mut c = client(&daemon).await;
+    let mut raw =
+        b"Subject: slow\r\nContent-Type: application/octet-stream; name=\"z.bz2\"\r\n\r\n".to_vec();
+    raw.extend_from_slice(SLOW_BOMB);
+    raw.extend_from_slice(b"\r\n");
+    let reply = c
+        .send_message("a@example.org", &["b@example.org"], &raw)
+        .await
+        .unwrap();
+    assert_eq!(reply.code, 451, "{reply}");
+    c.cmd("QUIT").await.unwrap();
+    daemon.terminate();
+    assert!(
+        daemon.wait_exit(Duration::from_secs(5)).await,
+        "the process exits after the drain, not when the busy thread is done"
+    );
+    assert!(sink.messages().is_empty());
+}
+
 /// Runs the futures concurrently and returns their outputs in order.
 async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
