@@ -10,6 +10,8 @@
 //!
 //! This crate does not parse MIME, decide, or open the database.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbound;
 pub mod io;
 pub mod outbound;
