@@ -109,6 +109,22 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_local_part_is_quoted_downstream() {
+        // Found by fuzz target smtp_command: sent as `<quoted local@example.net>` before.
+        let line = b"RCPT TO:<\"quoted local\"@example.net>\r\n";
+        let Ok(Command::Rcpt(rcpt)) = command(line) else {
+            panic!("not parsed as RCPT");
+        };
+        assert_eq!(rcpt.address, "quoted local@example.net");
+        let down = rcpt_command(&rcpt);
+        assert_eq!(down, "RCPT TO:<\"quoted local\"@example.net>");
+        assert_eq!(
+            command(format!("{down}\r\n").as_bytes()),
+            Ok(Command::Rcpt(rcpt))
+        );
+    }
+
+    #[test]
     fn xforward_attributes_are_split_into_bounded_commands() {
         let long = "x".repeat(300);
         let line = format!("XFORWARD NAME={long} HELO={long} ADDR=192.0.2.1\r\n");

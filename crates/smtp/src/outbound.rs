@@ -15,6 +15,7 @@ use tokio::io::{AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::address;
 use crate::io::{read_line, Line};
 use crate::reply::Reply;
 use crate::xtext;
@@ -502,7 +503,7 @@ async fn write_dot_stuffed<W: AsyncWriteExt + Unpin>(
 }
 
 pub(crate) fn mail_command(caps: &Capabilities, address: &str, params: &MailParams) -> String {
-    let mut line = format!("MAIL FROM:<{address}>");
+    let mut line = format!("MAIL FROM:<{}>", address::to_wire(address));
     match params.body {
         Some(BodyType::EightBitMime) if caps.eight_bit => line.push_str(" BODY=8BITMIME"),
         Some(BodyType::SevenBit) if caps.eight_bit => line.push_str(" BODY=7BIT"),
@@ -528,7 +529,7 @@ pub(crate) fn mail_command(caps: &Capabilities, address: &str, params: &MailPara
 }
 
 pub(crate) fn rcpt_command(caps: &Capabilities, rcpt: &Recipient) -> String {
-    let mut line = format!("RCPT TO:<{}>", rcpt.address);
+    let mut line = format!("RCPT TO:<{}>", address::to_wire(&rcpt.address));
     if caps.dsn {
         if let Some(notify) = rcpt.notify {
             line.push_str(&format!(" NOTIFY={}", notify.dsn_value()));
