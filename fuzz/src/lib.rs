@@ -56,7 +56,11 @@ pub fn check_tree(root: &str, tree: &Decomposed, limits: &Limits) {
         let part = &data.part;
         assert_eq!(part.size, data.content.len() as u64, "{}", part.path);
         unpacked += part.size;
-        let below = part.path.0.strip_prefix(root).and_then(|p| p.strip_prefix('/'));
+        let below = part
+            .path
+            .0
+            .strip_prefix(root)
+            .and_then(|p| p.strip_prefix('/'));
         let below = below.unwrap_or_else(|| panic!("{} is not below {root}", part.path));
         assert!(
             !below.is_empty() && below.split('/').all(|s| !s.is_empty()),
@@ -164,7 +168,9 @@ fn check_error_reply(reply: &quarantd_smtp::Reply) {
 /// clamd's reply parser: the named maximum holds, every name found is a name (not empty, no
 /// control characters), and a clean verdict only comes from `OK` records.
 pub fn check_clamd_reply(data: &[u8]) {
-    use quarantd_scan::clamd::reply::{parse_scan_reply, parse_version, ReplyError, ScanReply, MAX_REPLY};
+    use quarantd_scan::clamd::reply::{
+        parse_scan_reply, parse_version, ReplyError, ScanReply, MAX_REPLY,
+    };
     let parsed = parse_scan_reply(data);
     if data.len() > MAX_REPLY {
         assert_eq!(parsed, Err(ReplyError::TooLong));
@@ -233,23 +239,38 @@ pub fn check_token(data: &[u8]) {
         expires: u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) >> 33,
     };
     let token = issue(&claims, &key);
-    assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+    assert!(token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
     let verified = verify(&token, &key, now);
     if token.len() > MAX_TOKEN_LEN {
         assert_eq!(verified, Err(TokenError::Malformed("too long")));
         return;
     }
     if claims.expires <= 1_700_000_000 {
-        assert_eq!(verified, Err(TokenError::Expired { expired: claims.expires }));
+        assert_eq!(
+            verified,
+            Err(TokenError::Expired {
+                expired: claims.expires
+            })
+        );
         return;
     }
     assert_eq!(verified.as_ref(), Ok(&claims));
-    assert!(claims.check_use(action, Some(&claims.message), Some(&claims.recipient)).is_ok());
-    assert!(verify(&token, &other, now).is_err(), "accepted with another key");
+    assert!(claims
+        .check_use(action, Some(&claims.message), Some(&claims.recipient))
+        .is_ok());
+    assert!(
+        verify(&token, &other, now).is_err(),
+        "accepted with another key"
+    );
     let at = usize::from(head[0]) * 256 + usize::from(head[1]);
     let mut altered = token.into_bytes();
     let at = at % altered.len();
     altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).expect("ASCII");
-    assert!(verify(&altered, &key, now).is_err(), "accepted altered {altered}");
+    assert!(
+        verify(&altered, &key, now).is_err(),
+        "accepted altered {altered}"
+    );
 }
