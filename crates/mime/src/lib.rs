@@ -17,6 +17,7 @@
 
 mod cap;
 mod detect;
+mod forced;
 mod formats;
 mod limits;
 mod mime;
@@ -71,6 +72,23 @@ pub fn decompose_file(bytes: &[u8], filename: Option<&str>, limits: &Limits) -> 
     Decomposed {
         parts: walker.parts,
     }
+}
+
+/// Opens `bytes` as the container format `format` (a name as reasons give it: `"zip"`,
+/// `"7z"`, `"rar"`, `"tar"`, `"cab"`, `"iso9660"`, `"fat"`, `"ole"`, `"pdf"`, `"rtf"`,
+/// `"tnef"`, `"gzip"`, ... — see [`format_names`]) whatever its magic says, and its members
+/// as [`decompose_file`] would; `None` for an unknown name. The first part is the container
+/// at the path `format`. Unlike [`decompose_file`], a panic of the format's parser is not
+/// caught (members' parsers are): this is the entry point of the per-format fuzz targets.
+#[doc(hidden)]
+pub fn decompose_as(format: &str, bytes: &[u8], limits: &Limits) -> Option<Decomposed> {
+    forced::decompose_as(format, bytes, limits)
+}
+
+/// The format names [`decompose_as`] accepts.
+#[doc(hidden)]
+pub fn format_names() -> impl Iterator<Item = &'static str> {
+    forced::format_names()
 }
 
 /// A text rendering of the tree, one part a line, indented by depth:

@@ -220,7 +220,7 @@ impl<'l> Walker<'l> {
         self.fail(&cx, result);
     }
 
-    fn fail(&mut self, cx: &Container, result: Result<(), Failure>) {
+    pub(crate) fn fail(&mut self, cx: &Container, result: Result<(), Failure>) {
         match result {
             Ok(()) | Err(Failure::Stopped) => {}
             Err(Failure::Corrupt(reason)) => self.mark(cx.at, reason),

@@ -742,12 +742,12 @@ enum Received {
     Closed(Option<Reply>),
 }
 
-fn is_xforward(line: &[u8]) -> bool {
+pub(crate) fn is_xforward(line: &[u8]) -> bool {
     line.len() >= 9 && line[..8].eq_ignore_ascii_case(b"XFORWARD") && line[8] == b' '
 }
 
 /// Parses `XFORWARD NAME=value ...`; values stay xtext-encoded as Postfix sent them.
-fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply> {
+pub(crate) fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply> {
     let text = std::str::from_utf8(crate::reply::trim_crlf(&line[9..]))
         .map_err(|_| Reply::new(501, "5.5.4 XFORWARD attributes must be ASCII"))?;
     let mut attrs = Vec::new();
@@ -770,7 +770,7 @@ fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply> {
     Ok(attrs)
 }
 
-fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {
+pub(crate) fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {
     let flags = from.flags;
     MailParams {
         body: if flags & smtp_proto::MAIL_BODY_8BITMIME != 0 {
@@ -793,7 +793,7 @@ fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {
     }
 }
 
-fn recipient(to: &smtp_proto::RcptTo<String>) -> Recipient {
+pub(crate) fn recipient(to: &smtp_proto::RcptTo<String>) -> Recipient {
     let f = to.flags;
     let any = smtp_proto::RCPT_NOTIFY_NEVER
         | smtp_proto::RCPT_NOTIFY_SUCCESS
@@ -820,7 +820,7 @@ pub fn relay_failure_reply(err: &RelayError) -> Reply {
     }
 }
 
-fn parse_error_reply(err: ParseError) -> Reply {
+pub(crate) fn parse_error_reply(err: ParseError) -> Reply {
     match err {
         ParseError::UnknownCommand => Reply::new(502, "5.5.2 Command not recognized"),
         ParseError::InvalidSenderAddress => Reply::new(501, "5.1.7 Invalid sender address"),

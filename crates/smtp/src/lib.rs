@@ -10,6 +10,9 @@
 //!
 //! This crate does not parse MIME, decide, or open the database.
 
+mod address;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbound;
 pub mod io;
 pub mod outbound;

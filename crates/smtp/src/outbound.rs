@@ -15,6 +15,7 @@ use tokio::io::{AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use crate::address;
 use crate::io::{read_line, Line};
 use crate::reply::Reply;
 use crate::xtext;
@@ -24,7 +25,7 @@ const MAX_REPLY_LINE: usize = 4096;
 /// Most lines in one reply (an EHLO reply has a line per extension).
 const MAX_REPLY_LINES: usize = 64;
 /// Longest XFORWARD command we send (Postfix accepts 512 bytes per line).
-const MAX_XFORWARD_LINE: usize = 500;
+pub(crate) const MAX_XFORWARD_LINE: usize = 500;
 
 /// Settings of the relay client.
 #[derive(Debug, Clone)]
@@ -114,7 +115,7 @@ impl RelayError {
 
 /// What the relay announced in its EHLO reply.
 #[derive(Debug, Clone, Default)]
-struct Capabilities {
+pub(crate) struct Capabilities {
     pipelining: bool,
     eight_bit: bool,
     smtputf8: bool,
@@ -124,7 +125,7 @@ struct Capabilities {
 }
 
 impl Capabilities {
-    fn from_ehlo(reply: &Reply) -> Self {
+    pub(crate) fn from_ehlo(reply: &Reply) -> Self {
         let mut caps = Capabilities::default();
         for line in reply.lines.iter().skip(1) {
             let mut words = line.split_ascii_whitespace();
@@ -140,6 +141,11 @@ impl Capabilities {
             }
         }
         caps
+    }
+
+    /// The XFORWARD attributes announced.
+    pub(crate) fn xforward_attributes(&self) -> Vec<String> {
+        self.xforward.clone()
     }
 }
 
@@ -238,25 +244,33 @@ impl Connection {
 
     /// Sends the XFORWARD attributes the relay supports, in commands of bounded length.
     async fn xforward(&mut self, attrs: &XForward) -> Result<(), RelayError> {
-        let supported: Vec<&(String, String)> = attrs
-            .0
-            .iter()
-            .filter(|(name, _)| self.caps.xforward.iter().any(|s| s == name))
-            .collect();
-        let mut line = String::from("XFORWARD");
-        for (i, (name, value)) in supported.iter().enumerate() {
-            line.push_str(&format!(" {name}={value}"));
-            let next_len = supported
-                .get(i + 1)
-                .map_or(0, |(n, v)| n.len() + v.len() + 2);
-            if i + 1 == supported.len() || line.len() + next_len > MAX_XFORWARD_LINE {
-                let reply = self.command(&line, "XFORWARD").await?;
-                expect_positive("XFORWARD", reply)?;
-                line = String::from("XFORWARD");
-            }
+        for line in xforward_commands(&self.caps.xforward, attrs) {
+            let reply = self.command(&line, "XFORWARD").await?;
+            expect_positive("XFORWARD", reply)?;
         }
         Ok(())
     }
+}
+
+/// The XFORWARD commands that pass on the attributes the relay supports (`supported`, as its
+/// EHLO reply named them), each under [`MAX_XFORWARD_LINE`] bytes unless one attribute alone
+/// is longer.
+pub(crate) fn xforward_commands(supported: &[String], attrs: &XForward) -> Vec<String> {
+    let wanted: Vec<&(String, String)> = attrs
+        .0
+        .iter()
+        .filter(|(name, _)| supported.iter().any(|s| s == name))
+        .collect();
+    let mut lines = Vec::new();
+    let mut line = String::from("XFORWARD");
+    for (i, (name, value)) in wanted.iter().enumerate() {
+        line.push_str(&format!(" {name}={value}"));
+        let next_len = wanted.get(i + 1).map_or(0, |(n, v)| n.len() + v.len() + 2);
+        if i + 1 == wanted.len() || line.len() + next_len > MAX_XFORWARD_LINE {
+            lines.push(std::mem::replace(&mut line, String::from("XFORWARD")));
+        }
+    }
+    lines
 }
 
 /// The pool of connections to one relay.
@@ -488,8 +502,8 @@ async fn write_dot_stuffed<W: AsyncWriteExt + Unpin>(
     out.write_all(b".\r\n").await
 }
 
-fn mail_command(caps: &Capabilities, address: &str, params: &MailParams) -> String {
-    let mut line = format!("MAIL FROM:<{address}>");
+pub(crate) fn mail_command(caps: &Capabilities, address: &str, params: &MailParams) -> String {
+    let mut line = format!("MAIL FROM:<{}>", address::to_wire(address));
     match params.body {
         Some(BodyType::EightBitMime) if caps.eight_bit => line.push_str(" BODY=8BITMIME"),
         Some(BodyType::SevenBit) if caps.eight_bit => line.push_str(" BODY=7BIT"),
@@ -514,8 +528,8 @@ fn mail_command(caps: &Capabilities, address: &str, params: &MailParams) -> Stri
     line
 }
 
-fn rcpt_command(caps: &Capabilities, rcpt: &Recipient) -> String {
-    let mut line = format!("RCPT TO:<{}>", rcpt.address);
+pub(crate) fn rcpt_command(caps: &Capabilities, rcpt: &Recipient) -> String {
+    let mut line = format!("RCPT TO:<{}>", address::to_wire(&rcpt.address));
     if caps.dsn {
         if let Some(notify) = rcpt.notify {
             line.push_str(&format!(" NOTIFY={}", notify.dsn_value()));

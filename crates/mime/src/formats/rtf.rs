@@ -11,7 +11,7 @@ const MAX_OBJECTS: usize = 1000;
 pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut from = 0;
     let mut count = 0;
-    while let Some(found) = find(&data[from..], b"\\objdata") {
+    while let Some(found) = data.get(from..).and_then(|rest| find(rest, b"\\objdata")) {
         let start = from + found + b"\\objdata".len();
         count += 1;
         if count > MAX_OBJECTS {
@@ -137,5 +137,22 @@ fn clean_class(class: &str) -> String {
         "bin".into()
     } else {
         c
+    }
+}
+
+#[cfg(test)]
+mod end_tests {
+    #[test]
+    fn an_object_group_cut_off_at_the_end_is_no_panic() {
+        // Found by fuzz target rtf (fuzz/regressions/rtf/): the walk went past the end.
+        for data in [
+            &b"{\\rtf1{\\*\\objdata"[..],
+            b"{\\rtf1{\\*\\objdata 0",
+            b"{\\*\\objdata{\\*\\",
+        ] {
+            let limits = crate::Limits::default();
+            let d = crate::decompose_as("rtf", data, &limits).expect("rtf is a format");
+            assert!(!d.parts.is_empty());
+        }
     }
 }

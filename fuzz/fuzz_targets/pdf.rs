@@ -1,0 +1,5 @@
+//! Fuzz target: bytes opened as a pdf container directly (no magic needed), then classified;
+//! no panic and the decomposition limits hold (see `quarantd_fuzz::check_container`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| quarantd_fuzz::check_container("pdf", data));
