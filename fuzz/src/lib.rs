@@ -96,11 +96,29 @@ pub fn check_smtp_commands(data: &[u8]) {
             Ok(Command::Mail { address, params }) => {
                 let down = fuzzing::mail_command(&address, &params);
                 let again = reparse(&down);
-                assert_eq!(again, Command::Mail { address, params }, "{down:?}");
+                // As for ORCPT below: only values that can have come from xtext read back.
+                if params
+                    .envid
+                    .as_deref()
+                    .is_none_or(|e| e.chars().all(|c| u32::from(c) <= 0xff))
+                {
+                    assert_eq!(again, Command::Mail { address, params }, "{down:?}");
+                }
             }
             Ok(Command::Rcpt(rcpt)) => {
                 let down = fuzzing::rcpt_command(&rcpt);
-                assert_eq!(reparse(&down), Command::Rcpt(rcpt), "{down:?}");
+                let again = reparse(&down);
+                // xtext is ASCII: `smtp-proto` decodes each `+XX` to U+00XX, which goes back
+                // as the same byte. A character above U+00FF came from raw non-ASCII bytes
+                // in the parameter (not xtext at all); it goes down as its UTF-8 in xtext,
+                // one line, but cannot read back as the same characters.
+                if rcpt
+                    .orcpt
+                    .as_deref()
+                    .is_none_or(|o| o.chars().all(|c| u32::from(c) <= 0xff))
+                {
+                    assert_eq!(again, Command::Rcpt(rcpt), "{down:?}");
+                }
             }
             Ok(Command::XForward(attrs)) => check_xforward_attrs(attrs),
             Ok(Command::Other(_)) => {}

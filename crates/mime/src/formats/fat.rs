@@ -24,9 +24,13 @@ const ENTRY: usize = 32;
 type Dir<'a> = fatfs::Dir<'a, Cursor<Vec<u8>>>;
 
 pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
-    if let Some(layout) = Layout::read(data) {
-        check(w, cx, data, &layout)?;
-    }
+    let Some(layout) = Layout::read(data) else {
+        return Err(Failure::corrupt(
+            "fat",
+            "the boot sector describes no usable layout",
+        ));
+    };
+    check(w, cx, data, &layout)?;
     let disk = Cursor::new(data.to_vec());
     let fs = fatfs::FileSystem::new(disk, fatfs::FsOptions::new())
         .map_err(|e| Failure::corrupt("fat", e))?;
@@ -85,8 +89,8 @@ struct Layout {
 }
 
 impl Layout {
-    /// The layout, when the boot sector describes one; `None` leaves the judgement to
-    /// `fatfs` (which refuses what it cannot read).
+    /// The layout, when the boot sector describes one `fatfs` can compute with: only such
+    /// images reach it (its arithmetic on the geometry is unchecked).
     fn read(data: &[u8]) -> Option<Layout> {
         let bytes_per_sector = usize::from(le16(data, 11)?);
         let sectors_per_cluster = usize::from(*data.get(13)?);
@@ -101,7 +105,13 @@ impl Layout {
             0 => le32(data, 32)? as usize,
             n => usize::from(n),
         };
-        if bytes_per_sector == 0 || sectors_per_cluster == 0 {
+        let sane = matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096)
+            && sectors_per_cluster.is_power_of_two()
+            && sectors_per_cluster <= 128
+            && reserved > 0
+            && fats > 0
+            && fat_size > 0;
+        if !sane {
             return None;
         }
         let root_sectors = (root_entries * ENTRY).div_ceil(bytes_per_sector);
@@ -299,7 +309,7 @@ impl<'l> Tree<'l> {
             if entry[0] == 0 {
                 return Ok((subdirs, true));
             }
-            if entry[0] == 0xe5 || !is_dir || dot {
+            if entry[0] == 0xe5 || attributes == 0x0f || dot {
                 continue;
             }
             let high = if self.layout.bits == 32 {
@@ -307,7 +317,18 @@ impl<'l> Tree<'l> {
             } else {
                 0
             };
-            subdirs.push(high | usize::from(le16(entry, 26).unwrap_or(0)));
+            let cluster = high | usize::from(le16(entry, 26).unwrap_or(0));
+            if is_dir {
+                subdirs.push(cluster);
+            } else if le32(entry, 28).unwrap_or(0) > 0
+                && attributes & 0x08 == 0
+                && !self.layout.is_cluster(cluster)
+            {
+                return Err(Failure::corrupt(
+                    "fat",
+                    format!("a file starts at cluster {cluster}, outside the data area"),
+                ));
+            }
         }
         Ok((subdirs, false))
     }

@@ -85,11 +85,19 @@ pub fn parse_scan_reply(bytes: &[u8]) -> Result<ScanReply, ReplyError> {
     })
 }
 
-/// The non-empty records of a reply, as lossy UTF-8 with surrounding white space removed.
+/// The non-empty records of a reply, as lossy UTF-8 with surrounding white space removed
+/// and every other control character a space: a name from a broken reply never carries one
+/// into a log line or a header.
 fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
     bytes
         .split(|&b| b == 0 || b == b'\n')
-        .map(|r| String::from_utf8_lossy(r).trim().to_string())
+        .map(|r| {
+            let text: String = String::from_utf8_lossy(r)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            text.trim().to_string()
+        })
         .filter(|r| !r.is_empty())
 }
 
@@ -177,6 +185,23 @@ mod tests {
             text: text.into(),
             found: found.iter().map(|f| f.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn names_from_a_broken_reply_have_no_control_characters() {
+        let reply = b"streW.m:TI\0\0\0\0\0\xfa\0\x04ME=MED  Ei\xfbar-Sigjature FOUND\0";
+        let ScanReply::Error { found, .. } = parse_scan_reply(reply).unwrap() else {
+            panic!("records not understood are an error");
+        };
+        assert_eq!(found.len(), 1);
+        assert!(
+            found.iter().all(|n| !n.chars().any(char::is_control)),
+            "{found:?}"
+        );
+        assert_eq!(
+            parse_scan_reply(b"stream: Bad\x01Name\tX FOUND\0").unwrap(),
+            ScanReply::Found(vec!["Bad Name X".into()])
+        );
     }
 
     #[test]
