@@ -410,8 +410,10 @@ impl<H: MessageHandler> Session<H> {
             Ok(Err(err)) => Err(err),
             Ok(Ok(Line::Eof)) => Ok(None),
             Ok(Ok(Line::TooLong)) => {
-                self.error(Reply::new(500, "5.5.0 Line too long")).await?;
-                Ok(Some(Vec::new()))
+                match self.error(Reply::new(500, "5.5.0 Line too long")).await? {
+                    Flow::Continue => Ok(Some(Vec::new())),
+                    Flow::Close => Ok(None),
+                }
             }
             Ok(Ok(Line::Complete(line))) => Ok(Some(line)),
         }
