@@ -68,6 +68,7 @@ pub struct RawServer {
     pub max_line_length: u64,
     pub command_timeout_secs: u64,
     pub data_timeout_secs: u64,
+    pub data_deadline_secs: u64,
     pub drain_timeout_secs: u64,
 }
 
@@ -87,6 +88,7 @@ impl Default for RawServer {
             max_line_length: 2048,
             command_timeout_secs: 300,
             data_timeout_secs: 300,
+            data_deadline_secs: 600,
             drain_timeout_secs: 30,
         }
     }
@@ -370,6 +372,8 @@ impl RawConfig {
         inbound.limits.command_timeout =
             check.secs("server.command_timeout_secs", s.command_timeout_secs);
         inbound.limits.data_timeout = check.secs("server.data_timeout_secs", s.data_timeout_secs);
+        inbound.limits.data_deadline =
+            check.secs("server.data_deadline_secs", s.data_deadline_secs);
         inbound.drain_timeout = check.secs("server.drain_timeout_secs", s.drain_timeout_secs);
 
         let r = &self.relay;

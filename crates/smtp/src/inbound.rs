@@ -41,6 +41,9 @@ pub struct InboundLimits {
     pub command_timeout: Duration,
     /// Time allowed between two reads of message content.
     pub data_timeout: Duration,
+    /// Time allowed for all of a message's content, from the 354 to the final dot: a client
+    /// that trickles bytes just often enough to beat `data_timeout` is cut off here.
+    pub data_deadline: Duration,
     /// Most concurrent sessions; more get 421.
     pub max_sessions: usize,
     /// Protocol errors tolerated per session before it is closed.
@@ -59,6 +62,7 @@ impl Default for InboundLimits {
             max_line_length: 2048,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            data_deadline: Duration::from_secs(600),
             max_sessions: 100,
             max_errors: 20,
             session_wait: Duration::from_secs(2),
@@ -674,6 +678,9 @@ impl<H: MessageHandler> Session<H> {
     async fn receive_data(&mut self) -> std::io::Result<Received> {
         let limits = &self.shared.config.limits;
         let (max, limit) = (limits.max_message_size, limits.data_timeout);
+        let deadline_secs = limits.data_deadline.as_secs();
+        let deadline = tokio::time::sleep(limits.data_deadline);
+        tokio::pin!(deadline);
         let mut receiver = DataReceiver::new();
         let mut discard: Option<DummyDataReceiver> = None;
         let mut data = Vec::with_capacity(8 * 1024);
@@ -682,6 +689,13 @@ impl<H: MessageHandler> Session<H> {
         loop {
             let chunk = tokio::select! {
                 chunk = timeout(limit, self.reader.fill_buf()) => chunk,
+                () = &mut deadline => {
+                    tracing::info!(peer = %self.peer, data_deadline_secs = deadline_secs, "Client took longer than server.data_deadline_secs to send the message content; closing.");
+                    return Ok(Received::Closed(Some(Reply::new(
+                        421,
+                        "4.4.2 Message content took too long, closing connection",
+                    ))));
+                }
                 () = wait_phase(&mut phase, Phase::Abort) => {
                     return Ok(Received::Closed(Some(Reply::new(421, "4.3.2 Service shutting down, message not accepted"))));
                 }
