@@ -104,6 +104,8 @@ pub struct RawRelay {
     pub data_timeout_secs: u64,
     pub max_idle_connections: u64,
     pub idle_timeout_secs: u64,
+    pub max_connections: u64,
+    pub connection_wait_secs: u64,
 }
 
 impl Default for RawRelay {
@@ -115,6 +117,8 @@ impl Default for RawRelay {
             data_timeout_secs: 600,
             max_idle_connections: 32,
             idle_timeout_secs: 60,
+            max_connections: 20,
+            connection_wait_secs: 60,
         }
     }
 }
@@ -384,6 +388,10 @@ impl RawConfig {
         relay.data_timeout = check.secs("relay.data_timeout_secs", r.data_timeout_secs);
         relay.max_idle = r.max_idle_connections as usize;
         relay.idle_timeout = check.secs("relay.idle_timeout_secs", r.idle_timeout_secs);
+        relay.max_connections =
+            check.positive("relay.max_connections", r.max_connections) as usize;
+        relay.connection_wait =
+            check.secs("relay.connection_wait_secs", r.connection_wait_secs);
 
         let a = &self.analysis;
         let mut pipeline = quarantd_pipeline::PipelineConfig::new(hostname.clone());
