@@ -214,26 +214,38 @@ async fn a_message_over_the_memory_budget_spills_to_a_private_file_and_arrives_i
     use std::os::unix::fs::PermissionsExt;
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let extra = Extra {
-        server: "max_memory_bytes = 1048576",
+        server: "max_message_size = 4194304\nmax_memory_bytes = 4194304",
         ..Extra::default()
     };
     let daemon = Daemon::start(sink.addr(), extra).await;
-    let mut c = client(&daemon).await;
-    open_transaction(&mut c, "b@example.org").await;
-    assert_eq!(c.cmd("DATA").await.unwrap().code, 354);
-    let data = big_message("spill", 3 * 1024 * 1024);
-    c.send_raw(&quarantd_testkit::dot_stuff(&data)).await.unwrap();
+    // Two messages of 3 MB in a budget of 4 MiB: whichever comes second spills.
+    let mut sessions = [client(&daemon).await, client(&daemon).await];
+    let mut sent = Vec::new();
+    for (i, c) in sessions.iter_mut().enumerate() {
+        open_transaction(c, "b@example.org").await;
+        assert_eq!(c.cmd("DATA").await.unwrap().code, 354);
+        let data = big_message(&format!("spill{i}"), 3 * 1024 * 1024);
+        c.send_raw(&quarantd_testkit::dot_stuff(&data)).await.unwrap();
+        sent.push(data);
+    }
     let line = daemon.wait_for_log("spilled to disk", WAIT).await;
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     let path = std::path::PathBuf::from(event["path"].as_str().expect("path in the log"));
     assert_eq!(path.parent(), Some(daemon.data_dir().join("spool").as_path()));
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", path.display());
-    c.send_raw(b".\r\n").await.unwrap();
-    let reply = c.read_reply().await.unwrap();
-    assert_eq!(reply.code, 250, "{reply}");
-    let got = sink.wait_for_messages(1, WAIT).await;
-    assert_eq!(common::strip_added_headers(&got[0].data), &data[..]);
+    for c in &mut sessions {
+        c.send_raw(b".\r\n").await.unwrap();
+        let reply = c.read_reply().await.unwrap();
+        assert_eq!(reply.code, 250, "{reply}");
+    }
+    let got = sink.wait_for_messages(2, WAIT).await;
+    let mut delivered: Vec<&[u8]> = got
+        .iter()
+        .map(|m| common::strip_added_headers(&m.data))
+        .collect();
+    delivered.sort();
+    assert!(delivered == [&sent[0][..], &sent[1][..]], "both arrive byte for byte");
     assert!(!path.exists(), "the spill file is removed");
     assert!(spool_files(&daemon).is_empty(), "{:?}", spool_files(&daemon));
 }
@@ -242,7 +254,7 @@ async fn a_message_over_the_memory_budget_spills_to_a_private_file_and_arrives_i
 async fn concurrent_messages_over_the_memory_budget_all_arrive_intact() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let extra = Extra {
-        server: "max_memory_bytes = 2097152",
+        server: "max_message_size = 2097152\nmax_memory_bytes = 2097152",
         ..Extra::default()
     };
     let daemon = Daemon::start(sink.addr(), extra).await;
@@ -274,5 +286,9 @@ async fn concurrent_messages_over_the_memory_budget_all_arrive_intact() {
     delivered.sort();
     sent.sort();
     assert!(delivered == sent, "every message arrives byte for byte");
+    assert!(
+        !daemon.events("Message content spilled to disk: the memory budget is in use (server.max_memory_bytes).").is_empty(),
+        "6 × 1.5 MB in 2 MiB: some were spilled"
+    );
     assert!(spool_files(&daemon).is_empty(), "{:?}", spool_files(&daemon));
 }
