@@ -404,10 +404,8 @@ impl RawConfig {
         relay.data_timeout = check.secs("relay.data_timeout_secs", r.data_timeout_secs);
         relay.max_idle = r.max_idle_connections as usize;
         relay.idle_timeout = check.secs("relay.idle_timeout_secs", r.idle_timeout_secs);
-        relay.max_connections =
-            check.positive("relay.max_connections", r.max_connections) as usize;
-        relay.connection_wait =
-            check.secs("relay.connection_wait_secs", r.connection_wait_secs);
+        relay.max_connections = check.positive("relay.max_connections", r.max_connections) as usize;
+        relay.connection_wait = check.secs("relay.connection_wait_secs", r.connection_wait_secs);
 
         let a = &self.analysis;
         let mut pipeline = quarantd_pipeline::PipelineConfig::new(hostname.clone());

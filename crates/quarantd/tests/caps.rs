@@ -162,7 +162,8 @@ async fn a_client_trickling_message_content_is_cut_off_at_the_data_deadline() {
         ..Extra::default()
     };
     let daemon = Daemon::start(sink.addr(), extra).await;
-    let prefix = b"EHLO mx.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
+    let prefix =
+        b"EHLO mx.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n";
     let (reply, closed) = trickle(daemon.addr, prefix, Duration::from_millis(200)).await;
     assert!(reply.starts_with("421 4.4.2"), "{reply}");
     assert!(closed, "the connection is closed after the 421");
@@ -225,13 +226,18 @@ async fn a_message_over_the_memory_budget_spills_to_a_private_file_and_arrives_i
         open_transaction(c, "b@example.org").await;
         assert_eq!(c.cmd("DATA").await.unwrap().code, 354);
         let data = big_message(&format!("spill{i}"), 3 * 1024 * 1024);
-        c.send_raw(&quarantd_testkit::dot_stuff(&data)).await.unwrap();
+        c.send_raw(&quarantd_testkit::dot_stuff(&data))
+            .await
+            .unwrap();
         sent.push(data);
     }
     let line = daemon.wait_for_log("spilled to disk", WAIT).await;
     let event: serde_json::Value = serde_json::from_str(&line).unwrap();
     let path = std::path::PathBuf::from(event["path"].as_str().expect("path in the log"));
-    assert_eq!(path.parent(), Some(daemon.data_dir().join("spool").as_path()));
+    assert_eq!(
+        path.parent(),
+        Some(daemon.data_dir().join("spool").as_path())
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "{}", path.display());
     for c in &mut sessions {
@@ -245,9 +251,16 @@ async fn a_message_over_the_memory_budget_spills_to_a_private_file_and_arrives_i
         .map(|m| common::strip_added_headers(&m.data))
         .collect();
     delivered.sort();
-    assert!(delivered == [&sent[0][..], &sent[1][..]], "both arrive byte for byte");
+    assert!(
+        delivered == [&sent[0][..], &sent[1][..]],
+        "both arrive byte for byte"
+    );
     assert!(!path.exists(), "the spill file is removed");
-    assert!(spool_files(&daemon).is_empty(), "{:?}", spool_files(&daemon));
+    assert!(
+        spool_files(&daemon).is_empty(),
+        "{:?}",
+        spool_files(&daemon)
+    );
 }
 
 #[tokio::test]
@@ -290,5 +303,9 @@ async fn concurrent_messages_over_the_memory_budget_all_arrive_intact() {
         !daemon.events("Message content spilled to disk: the memory budget is in use (server.max_memory_bytes).").is_empty(),
         "6 × 1.5 MB in 2 MiB: some were spilled"
     );
-    assert!(spool_files(&daemon).is_empty(), "{:?}", spool_files(&daemon));
+    assert!(
+        spool_files(&daemon).is_empty(),
+        "{:?}",
+        spool_files(&daemon)
+    );
 }

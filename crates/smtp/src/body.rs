@@ -370,7 +370,11 @@ mod tests {
         assert!(!incoming.spilled());
         let (data, charge) = incoming.finish().await.unwrap().unwrap();
         assert_eq!(data.len(), 100_000);
-        assert!(data.capacity() < 110_000, "SIZE= reserved: {}", data.capacity());
+        assert!(
+            data.capacity() < 110_000,
+            "SIZE= reserved: {}",
+            data.capacity()
+        );
         assert!(charge.bytes() >= data.capacity());
         assert_eq!(budget.available_bytes(), (1 << 20) - charge.bytes());
         drop(charge);
@@ -420,7 +424,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("taken");
         std::fs::write(&path, b"someone else's").unwrap();
-        let err = SpillFile::create(path.clone()).err().expect("O_EXCL refuses it");
+        let err = SpillFile::create(path.clone())
+            .err()
+            .expect("O_EXCL refuses it");
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&path).unwrap(), b"someone else's");
     }

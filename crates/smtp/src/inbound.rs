@@ -891,10 +891,9 @@ fn recipient(to: &smtp_proto::RcptTo<String>) -> Recipient {
 pub fn relay_failure_reply(err: &RelayError) -> Reply {
     match err {
         RelayError::Rejected { reply, .. } => reply.clone(),
-        RelayError::Busy { .. } => Reply::new(
-            451,
-            "4.4.5 All relay connections busy, try again later",
-        ),
+        RelayError::Busy { .. } => {
+            Reply::new(451, "4.4.5 All relay connections busy, try again later")
+        }
         _ => Reply::new(451, "4.4.1 Relay unavailable, try again later"),
     }
 }
