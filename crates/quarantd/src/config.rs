@@ -68,7 +68,10 @@ pub struct RawServer {
     pub max_line_length: u64,
     pub command_timeout_secs: u64,
     pub data_timeout_secs: u64,
+    pub data_deadline_secs: u64,
     pub drain_timeout_secs: u64,
+    pub max_memory_bytes: u64,
+    pub memory_wait_secs: u64,
 }
 
 impl Default for RawServer {
@@ -87,7 +90,10 @@ impl Default for RawServer {
             max_line_length: 2048,
             command_timeout_secs: 300,
             data_timeout_secs: 300,
+            data_deadline_secs: 600,
             drain_timeout_secs: 30,
+            max_memory_bytes: 512 * 1024 * 1024,
+            memory_wait_secs: 60,
         }
     }
 }
@@ -102,6 +108,8 @@ pub struct RawRelay {
     pub data_timeout_secs: u64,
     pub max_idle_connections: u64,
     pub idle_timeout_secs: u64,
+    pub max_connections: u64,
+    pub connection_wait_secs: u64,
 }
 
 impl Default for RawRelay {
@@ -113,6 +121,8 @@ impl Default for RawRelay {
             data_timeout_secs: 600,
             max_idle_connections: 32,
             idle_timeout_secs: 60,
+            max_connections: 20,
+            connection_wait_secs: 60,
         }
     }
 }
@@ -370,7 +380,21 @@ impl RawConfig {
         inbound.limits.command_timeout =
             check.secs("server.command_timeout_secs", s.command_timeout_secs);
         inbound.limits.data_timeout = check.secs("server.data_timeout_secs", s.data_timeout_secs);
+        inbound.limits.data_deadline =
+            check.secs("server.data_deadline_secs", s.data_deadline_secs);
         inbound.drain_timeout = check.secs("server.drain_timeout_secs", s.drain_timeout_secs);
+        if s.max_memory_bytes < s.max_message_size.max(1024 * 1024) {
+            check.fail(
+                "server.max_memory_bytes",
+                format!(
+                    "must be at least server.max_message_size ({}) and 1 MiB (1048576), so that any message fits",
+                    s.max_message_size
+                ),
+            );
+        }
+        inbound.limits.max_memory = usize::try_from(s.max_memory_bytes).unwrap_or(usize::MAX);
+        inbound.limits.memory_wait = check.secs("server.memory_wait_secs", s.memory_wait_secs);
+        inbound.spool_dir = s.data_dir.join("spool");
 
         let r = &self.relay;
         relay_address(&mut check, "relay.address", &r.address);
@@ -380,6 +404,8 @@ impl RawConfig {
         relay.data_timeout = check.secs("relay.data_timeout_secs", r.data_timeout_secs);
         relay.max_idle = r.max_idle_connections as usize;
         relay.idle_timeout = check.secs("relay.idle_timeout_secs", r.idle_timeout_secs);
+        relay.max_connections = check.positive("relay.max_connections", r.max_connections) as usize;
+        relay.connection_wait = check.secs("relay.connection_wait_secs", r.connection_wait_secs);
 
         let a = &self.analysis;
         let mut pipeline = quarantd_pipeline::PipelineConfig::new(hostname.clone());
@@ -606,6 +632,28 @@ mod tests {
         let s = load(Some(&path)).unwrap().validate("t").unwrap();
         assert!(s.policy.unwrap().is_local_domain("a.example.net"));
         assert!(s.notify.token_key.is_some());
+    }
+
+    #[test]
+    fn cap_keys_are_validated_with_their_key_paths() {
+        let text = "[server]\ndata_deadline_secs = 0\nmax_memory_bytes = 1000\nmemory_wait_secs = 0\n[relay]\nmax_connections = 0\nconnection_wait_secs = 0\n";
+        let err = parse(text, "t").unwrap().validate("t").unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.data_deadline_secs",
+                "server.max_memory_bytes",
+                "server.memory_wait_secs",
+                "relay.max_connections",
+                "relay.connection_wait_secs"
+            ],
+            "{err}"
+        );
+        let s = RawConfig::default().validate("defaults").unwrap();
+        assert_eq!(s.inbound.spool_dir, PathBuf::from("./var/spool"));
+        assert_eq!(s.inbound.limits.max_memory, 512 * 1024 * 1024);
+        assert_eq!(s.relay.max_connections, 20);
     }
 
     #[test]

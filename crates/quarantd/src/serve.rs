@@ -165,9 +165,24 @@ async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
             settings.data_dir.display()
         )
     })?;
+    prepare_spool(settings)?;
     TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))
+}
+
+/// Creates `DATA_DIR/spool` (0700 under the daemon's umask) and removes what an earlier run
+/// left there: content of messages that were never acknowledged, which Postfix sends again.
+fn prepare_spool(settings: &Settings) -> anyhow::Result<()> {
+    let dir = &settings.inbound.spool_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the spool directory {}", dir.display()))?;
+    let removed = quarantd_smtp::body::clear_spool(dir)
+        .with_context(|| format!("cannot clear the spool directory {}", dir.display()))?;
+    if removed > 0 {
+        tracing::info!(removed, dir = %dir.display(), "Removed message content an earlier run spilled to disk (never acknowledged: Postfix sends those messages again).");
+    }
+    Ok(())
 }
 
 /// This daemon's node id (`server.node_id`, else kept in the data directory), logged.
@@ -253,6 +268,8 @@ pub async fn run_with(
         listen = %settings.listen,
         relay = %settings.relay.address,
         max_sessions = settings.inbound.limits.max_sessions,
+        max_memory_bytes = settings.inbound.limits.max_memory,
+        relay_max_connections = settings.relay.max_connections,
         "quarantd starting."
     );
     let relay = Arc::new(Relay::new(settings.relay.clone()));

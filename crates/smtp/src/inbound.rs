@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
+use crate::body::{Incoming, MemoryBudget, Spool};
 use crate::io::{read_line, Line};
 use crate::outbound::{MailFrom, Relay, RelayError, Transaction};
 use crate::reply::Reply;
@@ -41,6 +43,9 @@ pub struct InboundLimits {
     pub command_timeout: Duration,
     /// Time allowed between two reads of message content.
     pub data_timeout: Duration,
+    /// Time allowed for all of a message's content, from the 354 to the final dot: a client
+    /// that trickles bytes just often enough to beat `data_timeout` is cut off here.
+    pub data_deadline: Duration,
     /// Most concurrent sessions; more get 421.
     pub max_sessions: usize,
     /// Protocol errors tolerated per session before it is closed.
@@ -49,6 +54,12 @@ pub struct InboundLimits {
     /// 421 (a client that just said QUIT may still hold its slot for a moment). At most
     /// `max_sessions` connections wait at once; more get 421 at once.
     pub session_wait: Duration,
+    /// Most bytes of message content held in memory by all sessions together; content
+    /// beyond it is spilled to a file in `InboundConfig::spool_dir`.
+    pub max_memory: usize,
+    /// How long a spilled message waits for room in `max_memory` before it is read back
+    /// for the handler; past it the message gets 451.
+    pub memory_wait: Duration,
 }
 
 impl Default for InboundLimits {
@@ -59,9 +70,12 @@ impl Default for InboundLimits {
             max_line_length: 2048,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            data_deadline: Duration::from_secs(600),
             max_sessions: 100,
             max_errors: 20,
             session_wait: Duration::from_secs(2),
+            max_memory: 512 * 1024 * 1024,
+            memory_wait: Duration::from_secs(60),
         }
     }
 }
@@ -79,6 +93,9 @@ pub struct InboundConfig {
     pub xforward_clients: Vec<IpNet>,
     /// How long sessions may go on finishing their message after shutdown begins.
     pub drain_timeout: Duration,
+    /// Directory for message content spilled beyond `limits.max_memory`: must exist and be
+    /// private to the daemon (files in it are created 0600).
+    pub spool_dir: PathBuf,
 }
 
 impl InboundConfig {
@@ -94,6 +111,7 @@ impl InboundConfig {
             allowed_clients: loopback.clone(),
             xforward_clients: loopback,
             drain_timeout: Duration::from_secs(30),
+            spool_dir: std::env::temp_dir(),
         }
     }
 }
@@ -149,6 +167,7 @@ impl Default for ShutdownSignal {
 
 struct Shared<H> {
     config: InboundConfig,
+    spool: Spool,
     relay: Arc<Relay>,
     handler: H,
     phase: watch::Receiver<Phase>,
@@ -168,8 +187,14 @@ impl<H: MessageHandler> Server<H> {
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
         let waiters = Arc::new(Semaphore::new(config.limits.max_sessions));
+        let spool = Spool {
+            budget: MemoryBudget::new(config.limits.max_memory),
+            dir: config.spool_dir.clone(),
+            wait: config.limits.memory_wait,
+        };
         Server {
             shared: Arc::new(Shared {
+                spool,
                 config,
                 relay,
                 handler,
@@ -410,8 +435,10 @@ impl<H: MessageHandler> Session<H> {
             Ok(Err(err)) => Err(err),
             Ok(Ok(Line::Eof)) => Ok(None),
             Ok(Ok(Line::TooLong)) => {
-                self.error(Reply::new(500, "5.5.0 Line too long")).await?;
-                Ok(Some(Vec::new()))
+                match self.error(Reply::new(500, "5.5.0 Line too long")).await? {
+                    Flow::Continue => Ok(Some(Vec::new())),
+                    Flow::Close => Ok(None),
+                }
             }
             Ok(Ok(Line::Complete(line))) => Ok(Some(line)),
         }
@@ -629,8 +656,8 @@ impl<H: MessageHandler> Session<H> {
         }
         self.send_now(&Reply::new(354, "End data with <CR><LF>.<CR><LF>"))
             .await?;
-        let data = match self.receive_data().await? {
-            Received::Complete(data) => data,
+        let incoming = match self.receive_data().await? {
+            Received::Complete(incoming) => incoming,
             Received::TooBig(size) => {
                 let id = self.mail.as_ref().map(|m| m.id.clone()).unwrap_or_default();
                 tracing::info!(%id, size, limit = self.shared.config.limits.max_message_size, "Refused a message over the size limit.");
@@ -645,6 +672,17 @@ impl<H: MessageHandler> Session<H> {
                 }
                 return Ok(Flow::Close);
             }
+            Received::Failed(err) => return self.spool_failed(&err).await,
+        };
+        let (data, charge) = match incoming.finish().await {
+            Ok(Some(loaded)) => loaded,
+            Ok(None) => {
+                self.reset().await;
+                return self
+                    .reply(451, "4.3.1 Too much mail in memory, try again later")
+                    .await;
+            }
+            Err(err) => return self.spool_failed(&err).await,
         };
         let Some(mut mail) = self.mail.take() else {
             return Ok(Flow::Close);
@@ -663,23 +701,50 @@ impl<H: MessageHandler> Session<H> {
             received_at: mail.started,
         };
         let reply = self.shared.handler.handle(envelope, data, txn).await;
+        drop(charge);
         self.send(&reply).await?;
         Ok(Flow::Continue)
     }
 
+    /// A spill file could not be written or read: the message is not taken (451).
+    async fn spool_failed(&mut self, err: &std::io::Error) -> std::io::Result<Flow> {
+        let id = self.mail.as_ref().map(|m| m.id.clone()).unwrap_or_default();
+        tracing::error!(%id, dir = %self.shared.config.spool_dir.display(), error = %err, "Cannot spill message content to disk; deferring the message.");
+        self.reset().await;
+        self.reply(451, "4.3.0 Cannot store message content, try again later")
+            .await
+    }
+
     /// Reads message content up to the end-of-data dot, undoing dot-stuffing, within the size
-    /// limit (past it the rest is read and thrown away) and the data timeout.
+    /// limit (past it the rest is read and thrown away), the data timeout and deadline, in
+    /// memory within the budget or spilled to a file beyond it.
     async fn receive_data(&mut self) -> std::io::Result<Received> {
+        let (id, declared) = self
+            .mail
+            .as_ref()
+            .map_or((String::new(), None), |m| (m.id.clone(), m.params.size));
         let limits = &self.shared.config.limits;
         let (max, limit) = (limits.max_message_size, limits.data_timeout);
+        let deadline_secs = limits.data_deadline.as_secs();
+        let deadline = tokio::time::sleep(limits.data_deadline);
+        tokio::pin!(deadline);
         let mut receiver = DataReceiver::new();
         let mut discard: Option<DummyDataReceiver> = None;
-        let mut data = Vec::with_capacity(8 * 1024);
+        let spool = self.shared.spool.clone();
+        let mut incoming = Some(Incoming::new(spool, &id, declared, max));
+        let mut failed: Option<std::io::Error> = None;
         let mut seen = 0usize;
         let mut phase = self.phase.clone();
         loop {
             let chunk = tokio::select! {
                 chunk = timeout(limit, self.reader.fill_buf()) => chunk,
+                () = &mut deadline => {
+                    tracing::info!(peer = %self.peer, data_deadline_secs = deadline_secs, "Client took longer than server.data_deadline_secs to send the message content; closing.");
+                    return Ok(Received::Closed(Some(Reply::new(
+                        421,
+                        "4.4.2 Message content took too long, closing connection",
+                    ))));
+                }
                 () = wait_phase(&mut phase, Phase::Abort) => {
                     return Ok(Received::Closed(Some(Reply::new(421, "4.3.2 Service shutting down, message not accepted"))));
                 }
@@ -697,23 +762,31 @@ impl<H: MessageHandler> Session<H> {
             if buf.is_empty() {
                 return Ok(Received::Closed(None));
             }
+            if let (Some(body), None) = (incoming.as_mut(), &discard) {
+                if let Err(err) = body.make_room(buf.len()).await {
+                    failed = Some(err);
+                    discard = Some(DummyDataReceiver::new_data(&receiver));
+                    incoming = None;
+                }
+            }
             let mut iter = buf.iter();
-            let done = match discard.as_mut() {
-                Some(dummy) => dummy.ingest(&mut iter),
-                None => receiver.ingest(&mut iter, &mut data),
+            let done = match (discard.as_mut(), incoming.as_mut()) {
+                (None, Some(body)) => receiver.ingest(&mut iter, body.buffer()),
+                (Some(dummy), _) => dummy.ingest(&mut iter),
+                (None, None) => true, // not reached: without a body there is a discarder
             };
             let used = buf.len() - iter.as_slice().len();
             self.reader.consume(used);
             seen += used;
-            if discard.is_none() && data.len() > max {
+            if discard.is_none() && incoming.as_ref().is_some_and(|b| b.len() > max) {
                 discard = Some(DummyDataReceiver::new_data(&receiver));
-                data = Vec::new();
+                incoming = None;
             }
             if done {
-                return Ok(if discard.is_some() {
-                    Received::TooBig(seen)
-                } else {
-                    Received::Complete(data)
+                return Ok(match (failed, incoming) {
+                    (Some(err), _) => Received::Failed(err),
+                    (None, Some(body)) => Received::Complete(body),
+                    (None, None) => Received::TooBig(seen),
                 });
             }
         }
@@ -737,9 +810,11 @@ async fn wait_phase(phase: &mut watch::Receiver<Phase>, at: Phase) {
 }
 
 enum Received {
-    Complete(Vec<u8>),
+    Complete(Incoming),
     TooBig(usize),
     Closed(Option<Reply>),
+    /// The spill file failed; the rest of the content was read and thrown away.
+    Failed(std::io::Error),
 }
 
 pub(crate) fn is_xforward(line: &[u8]) -> bool {
@@ -816,6 +891,9 @@ pub(crate) fn recipient(to: &smtp_proto::RcptTo<String>) -> Recipient {
 pub fn relay_failure_reply(err: &RelayError) -> Reply {
     match err {
         RelayError::Rejected { reply, .. } => reply.clone(),
+        RelayError::Busy { .. } => {
+            Reply::new(451, "4.4.5 All relay connections busy, try again later")
+        }
         _ => Reply::new(451, "4.4.1 Relay unavailable, try again later"),
     }
 }

@@ -6,11 +6,14 @@
 //!   gets downstream's own answer), receives the message, and hands envelope, bytes and the open
 //!   downstream [`outbound::Transaction`] to a [`inbound::MessageHandler`] — the pipeline.
 //! - [`outbound`]: a pooled SMTP client for the relay (Postfix's re-injection port).
+//! - [`body`]: message content while it is received, in memory within one budget shared by
+//!   every session ([`body::MemoryBudget`]) or spilled to a private file beyond it.
 //! - [`reply`]: SMTP replies, the shared currency of both sides.
 //!
 //! This crate does not parse MIME, decide, or open the database.
 
 mod address;
+pub mod body;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inbound;

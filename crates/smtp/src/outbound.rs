@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use quarantd_core::{BodyType, MailParams, Recipient, Ret, XForward};
 use tokio::io::{AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::timeout;
 
 use crate::address;
@@ -44,6 +45,11 @@ pub struct RelayConfig {
     pub max_idle: usize,
     /// How long an idle connection is kept.
     pub idle_timeout: Duration,
+    /// Most connections open to the relay at once, idle ones included (the relay's smtpd
+    /// has a process limit).
+    pub max_connections: usize,
+    /// How long a transaction waits for a connection when `max_connections` are open.
+    pub connection_wait: Duration,
 }
 
 impl RelayConfig {
@@ -57,6 +63,8 @@ impl RelayConfig {
             data_timeout: Duration::from_secs(600),
             max_idle: 32,
             idle_timeout: Duration::from_secs(60),
+            max_connections: 20,
+            connection_wait: Duration::from_secs(60),
         }
     }
 }
@@ -95,6 +103,14 @@ pub enum RelayError {
         stage: &'static str,
         /// What was wrong.
         detail: String,
+    },
+    /// Every connection the relay may have (`max_connections`) stayed in use for the wait.
+    #[error("all {limit} relay connections stayed in use for {secs} s")]
+    Busy {
+        /// `max_connections`.
+        limit: usize,
+        /// The wait.
+        secs: u64,
     },
     /// The relay refused a step with this reply.
     #[error("relay refused {stage}: {reply}")]
@@ -149,15 +165,17 @@ impl Capabilities {
     }
 }
 
-/// One SMTP connection to the relay, after EHLO.
+/// One SMTP connection to the relay, after EHLO, holding one of the relay's
+/// `max_connections` slots for as long as it is open.
 struct Connection {
     stream: BufStream<TcpStream>,
     caps: Capabilities,
     command_timeout: Duration,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Connection {
-    async fn open(cfg: &RelayConfig) -> Result<Connection, RelayError> {
+    async fn open(cfg: &RelayConfig, slot: OwnedSemaphorePermit) -> Result<Connection, RelayError> {
         let connect = TcpStream::connect(&cfg.address);
         let tcp = match timeout(cfg.connect_timeout, connect).await {
             Err(_) => return Err(timeout_error("connect", cfg.connect_timeout)),
@@ -174,6 +192,7 @@ impl Connection {
             stream: BufStream::new(tcp),
             caps: Capabilities::default(),
             command_timeout: cfg.command_timeout,
+            _slot: slot,
         };
         let greeting = conn.read_reply("greeting", cfg.connect_timeout).await?;
         expect_positive("greeting", greeting)?;
@@ -273,10 +292,22 @@ pub(crate) fn xforward_commands(supported: &[String], attrs: &XForward) -> Vec<S
     lines
 }
 
-/// The pool of connections to one relay.
+/// The pool of connections to one relay, at most `max_connections` open at once.
 pub struct Relay {
     config: RelayConfig,
     idle: Mutex<Vec<(Connection, Instant)>>,
+    /// One permit per connection that may be open (idle or in use).
+    slots: Arc<Semaphore>,
+    /// Woken when a connection goes back to the idle pool, for transactions waiting for one.
+    returned: Notify,
+}
+
+/// What a transaction waiting for a connection got.
+enum Slot {
+    /// A free slot: open a new connection.
+    Free(OwnedSemaphorePermit),
+    /// A connection that another transaction just put back.
+    Idle(Connection),
 }
 
 /// What opens a downstream transaction: the sender, its parameters and the XFORWARD attributes.
@@ -294,8 +325,10 @@ impl Relay {
     /// A relay client with no connection open yet.
     pub fn new(config: RelayConfig) -> Self {
         Relay {
+            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
             config,
             idle: Mutex::new(Vec::new()),
+            returned: Notify::new(),
         }
     }
 
@@ -305,7 +338,9 @@ impl Relay {
     }
 
     /// Opens a transaction: XFORWARD and MAIL FROM. A pooled connection that turns out to be
-    /// dead is replaced by a fresh one, once.
+    /// dead is replaced by a fresh one, once. With `max_connections` open, waits up to
+    /// `connection_wait` for one to be put back or closed, then fails with
+    /// [`RelayError::Busy`].
     pub async fn begin(self: &Arc<Self>, mail: MailFrom<'_>) -> Result<Transaction, RelayError> {
         if let Some(conn) = self.take_idle() {
             match self.start(conn, mail).await {
@@ -318,8 +353,46 @@ impl Relay {
                 }
             }
         }
-        let conn = Connection::open(&self.config).await?;
+        let conn = self.connection().await?;
         self.start(conn, mail).await
+    }
+
+    /// A connection within the cap: a new one in a free slot, or one put back while waiting.
+    async fn connection(&self) -> Result<Connection, RelayError> {
+        let wait = self.config.connection_wait;
+        match timeout(wait, self.slot()).await {
+            Ok(Slot::Free(slot)) => Connection::open(&self.config, slot).await,
+            Ok(Slot::Idle(conn)) => Ok(conn),
+            Err(_) => {
+                let limit = self.config.max_connections;
+                tracing::warn!(relay = %self.config.address, limit, wait_secs = wait.as_secs(), "Every relay connection stayed in use; deferring the message (relay.max_connections).");
+                Err(RelayError::Busy {
+                    limit,
+                    secs: wait.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// Waits for a free slot or a connection put back into the idle pool, whichever is first.
+    async fn slot(&self) -> Slot {
+        loop {
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            // Registered before looking, so a connection put back meanwhile is not missed.
+            returned.as_mut().enable();
+            if let Some(conn) = self.take_idle() {
+                return Slot::Idle(conn);
+            }
+            tokio::select! {
+                slot = Arc::clone(&self.slots).acquire_owned() => match slot {
+                    Ok(slot) => return Slot::Free(slot),
+                    // Never closed; should it be, wait for a connection put back.
+                    Err(_) => returned.await,
+                },
+                () = &mut returned => {}
+            }
+        }
     }
 
     async fn start(
@@ -360,7 +433,14 @@ impl Relay {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < self.config.max_idle {
             idle.push((conn, Instant::now()));
+            drop(idle);
+            self.returned.notify_waiters();
         }
+    }
+
+    /// Number of connections that may still be opened (`max_connections` minus those open).
+    pub fn free_connections(&self) -> usize {
+        self.slots.available_permits()
     }
 
     /// Number of idle connections in the pool.

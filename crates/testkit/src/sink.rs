@@ -183,6 +183,10 @@ struct Shared {
     in_data: AtomicUsize,
     /// The most transactions in their data phase at once so far.
     peak_in_data: AtomicUsize,
+    /// Connections open now.
+    open: AtomicUsize,
+    /// The most connections open at once so far.
+    peak_open: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -242,6 +246,8 @@ impl Sink {
             queue_ids: AtomicU64::new(0),
             in_data: AtomicUsize::new(0),
             peak_in_data: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            peak_open: AtomicUsize::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         Ok(Sink { shared, addr, task })
@@ -273,6 +279,12 @@ impl Sink {
     /// since the sink started: how many messages a client sent at once.
     pub fn peak_data_phases(&self) -> usize {
         self.shared.peak_in_data.load(Ordering::SeqCst)
+    }
+
+    /// The most TCP connections that were open at the same time since the sink started
+    /// (from accept to close, on either side): how many connections a client held at once.
+    pub fn peak_connections(&self) -> usize {
+        self.shared.peak_open.load(Ordering::SeqCst)
     }
 
     /// Forgets all recorded messages and transactions (the connection count
@@ -415,6 +427,7 @@ enum Next {
 }
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, id: usize) {
+    let _open = OpenConnection::count(Arc::clone(&shared));
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let mut conn = Conn {
@@ -436,6 +449,23 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, id: usize) {
                 break;
             }
         }
+    }
+}
+
+/// Counts a connection as open for as long as it lives (also when its task is aborted).
+struct OpenConnection(Arc<Shared>);
+
+impl OpenConnection {
+    fn count(shared: Arc<Shared>) -> Self {
+        let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak_open.fetch_max(now, Ordering::SeqCst);
+        OpenConnection(shared)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
