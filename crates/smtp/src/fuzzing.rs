@@ -39,6 +39,7 @@ pub fn command(line: &[u8]) -> Result<Command, Reply> {
     if inbound::is_xforward(line) {
         return inbound::parse_xforward(line).map(Command::XForward);
     }
+    inbound::dsn_params_are_xtext(line)?;
     let request = Request::parse(&mut line.iter())
         .map_err(inbound::parse_error_reply)?
         .into_owned();
@@ -90,6 +91,25 @@ pub fn xforward_commands(attrs: &XForward) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_non_ascii_dsn_parameters_are_refused_and_xtext_passes() {
+        for line in [
+            &b"MAIL FROM:<a@example.org> ENVID=id\xc3\xa9\r\n"[..],
+            b"RCPT TO:<b@example.net> ORCPT=rfc822;b@example.net\x8d\r\n",
+            b"RCPT TO:<b@example.net> orcpt=rfc822;\xef\xbf\xbd\r\n",
+        ] {
+            let reply = command(line).expect_err("refused");
+            assert_eq!(reply.code, 501, "{reply}");
+        }
+        let line = b"RCPT TO:<b@example.net> ORCPT=rfc822;b@example.net+C3+A9\r\n";
+        let Ok(Command::Rcpt(rcpt)) = command(line) else {
+            panic!("xtext is accepted");
+        };
+        assert!(rcpt_command(&rcpt).ends_with("ORCPT=rfc822;b@example.net+C3+A9"));
+        let utf8_address = "MAIL FROM:<j\u{f6}rg@example.org> SMTPUTF8\r\n";
+        assert!(command(utf8_address.as_bytes()).is_ok());
+    }
 
     #[test]
     fn a_mail_command_goes_downstream_as_it_came() {

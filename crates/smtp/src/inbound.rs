@@ -466,6 +466,9 @@ impl<H: MessageHandler> Session<H> {
         if is_xforward(line) {
             return self.xforward(line).await;
         }
+        if let Err(reply) = dsn_params_are_xtext(line) {
+            return self.error(reply).await;
+        }
         let request = match Request::parse(&mut line.iter()) {
             Ok(request) => request.into_owned(),
             Err(err) => return self.error(parse_error_reply(err)).await,
@@ -843,6 +846,27 @@ pub(crate) fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply
         return Err(Reply::new(501, "5.5.4 Syntax: XFORWARD attribute=value..."));
     }
     Ok(attrs)
+}
+
+/// The DSN parameters of a command line (`ENVID=`, `ORCPT=`) must be xtext, which is ASCII:
+/// `smtp-proto` decodes each `+XX` to the character U+00XX and raw bytes as UTF-8, so a raw
+/// non-ASCII byte could not go downstream as the byte it came in as.
+pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
+    for word in line.split(|&b| b == b' ') {
+        for name in ["ENVID=", "ORCPT="] {
+            let is_param = word
+                .get(..name.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(name.as_bytes()));
+            if is_param && !word.is_ascii() {
+                let name = &name[..name.len() - 1];
+                return Err(Reply::new(
+                    501,
+                    format!("5.5.4 {name} must be xtext (ASCII, other bytes as +XX)"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {

@@ -114,8 +114,17 @@ fn parse_record(record: &str) -> Record {
     if body == "OK" {
         return Record::Clean;
     }
-    if let Some(name) = body.strip_suffix(" FOUND") {
-        let name = strip_extended_info(name.trim());
+    if let Some(name) = body
+        .strip_suffix(" FOUND")
+        .or_else(|| (body == "FOUND").then_some(""))
+    {
+        let raw = name.trim();
+        // A detection is a detection even when a broken reply names it badly.
+        let name = match strip_extended_info(raw) {
+            "" if raw.is_empty() => "unnamed-detection",
+            "" => raw,
+            stripped => stripped,
+        };
         if name.starts_with("Heuristics.Limits.Exceeded") {
             return Record::SizeLimit(name.to_string());
         }
@@ -202,6 +211,20 @@ mod tests {
             parse_scan_reply(b"stream: Bad\x01Name\tX FOUND\0").unwrap(),
             ScanReply::Found(vec!["Bad Name X".into()])
         );
+    }
+
+    #[test]
+    fn a_detection_without_a_usable_name_is_still_a_detection() {
+        for reply in [
+            &b"(44d8e8e21278abb02f:68) FOUND\0"[..],
+            b"stream: FOUND\0",
+            b"stream:  FOUND\0",
+        ] {
+            let ScanReply::Found(names) = parse_scan_reply(reply).unwrap() else {
+                panic!("{reply:?} is a detection");
+            };
+            assert!(names.iter().all(|n| !n.is_empty()), "{names:?}");
+        }
     }
 
     #[test]
