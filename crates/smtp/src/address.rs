@@ -8,21 +8,23 @@ use std::borrow::Cow;
 /// part is a dot-string (RFC 5321 4.1.2; RFC 6531 UTF-8 allowed), otherwise with the local part
 /// as a quoted string (`"` and `\` escaped).
 pub(crate) fn to_wire(address: &str) -> Cow<'_, str> {
-    let Some((local, domain)) = address.rsplit_once('@') else {
-        return quote_if_needed(address, "");
+    let (local, domain) = match address.rsplit_once('@') {
+        Some((local, domain)) => (local, Some(domain)),
+        None => (address, None),
     };
-    quote_if_needed(local, domain)
+    let local = quote_if_needed(local);
+    match domain {
+        // An address with an `@` keeps it, even with nothing after it.
+        Some(domain) => Cow::Owned(format!("{local}@{domain}")),
+        None => local,
+    }
 }
 
-fn quote_if_needed<'a>(local: &'a str, domain: &str) -> Cow<'a, str> {
-    if local.is_empty() && domain.is_empty() || is_dot_string(local) {
-        return if domain.is_empty() {
-            Cow::Borrowed(local)
-        } else {
-            Cow::Owned(format!("{local}@{domain}"))
-        };
+fn quote_if_needed(local: &str) -> Cow<'_, str> {
+    if local.is_empty() || is_dot_string(local) {
+        return Cow::Borrowed(local);
     }
-    let mut quoted = String::with_capacity(local.len() + domain.len() + 4);
+    let mut quoted = String::with_capacity(local.len() + 2);
     quoted.push('"');
     for c in local.chars() {
         if c == '"' || c == '\\' {
@@ -31,10 +33,6 @@ fn quote_if_needed<'a>(local: &'a str, domain: &str) -> Cow<'a, str> {
         quoted.push(c);
     }
     quoted.push('"');
-    if !domain.is_empty() {
-        quoted.push('@');
-        quoted.push_str(domain);
-    }
     Cow::Owned(quoted)
 }
 
@@ -68,6 +66,8 @@ mod tests {
             (".a@x", "\".a\"@x"),
             ("a\"b\\c@x", "\"a\\\"b\\\\c\"@x"),
             ("x@y@example.org", "\"x@y\"@example.org"),
+            ("b@", "b@"),
+            ("a b@", "\"a b\"@"),
         ];
         for (address, wire) in cases {
             assert_eq!(to_wire(address), wire, "{address}");
