@@ -183,10 +183,64 @@ fn corpus_throughput(messages: &[Vec<u8>], label: &str) {
     );
 }
 
+/// Hostile structure (issue 11 B4): time and verdict of a PDF of 200,000 `/EF ` (65 s when
+/// the scan was quadratic) and of a FAT floppy whose subdirectory's cluster chain loops
+/// (endless with fatfs alone).
+fn hostile() {
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    for _ in 0..200_000 {
+        pdf.extend_from_slice(b"/EF ");
+    }
+    let mut fat = vec![0u8; 2880 * 512];
+    fat[..3].copy_from_slice(&[0xeb, 0x3c, 0x90]);
+    fat[11..13].copy_from_slice(&512u16.to_le_bytes());
+    fat[13] = 1;
+    fat[14] = 1;
+    fat[16] = 2;
+    fat[17..19].copy_from_slice(&224u16.to_le_bytes());
+    fat[19..21].copy_from_slice(&2880u16.to_le_bytes());
+    fat[22] = 9;
+    fat[54..62].copy_from_slice(b"FAT12   ");
+    fat[510] = 0x55;
+    fat[511] = 0xaa;
+    for table in [512, 512 + 9 * 512] {
+        fat[table..table + 5].copy_from_slice(&[0xf0, 0xff, 0xff, 0x02, 0x00]);
+    }
+    let root = 19 * 512;
+    fat[root..root + 11].copy_from_slice(b"SUB        ");
+    fat[root + 11] = 0x10;
+    fat[root + 26] = 2;
+    for i in 0..16 {
+        fat[33 * 512 + 32 * i] = 0xe5;
+    }
+    for (name, bytes) in [
+        ("pdf of 200,000 /EF", &pdf),
+        ("fat with a looping directory", &fat),
+    ] {
+        let started = Instant::now();
+        let d = quarantd_mime::decompose_file(bytes, Some("hostile"), &Limits::default());
+        let reason = d
+            .parts
+            .iter()
+            .find_map(|p| p.part.unscannable_reason.clone())
+            .unwrap_or_else(|| "no label (nothing to open)".into());
+        println!(
+            "hostile: {name}: {:.3} s, {} parts, {reason}",
+            started.elapsed().as_secs_f64(),
+            d.parts.len()
+        );
+    }
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    if std::env::var_os("BENCH_HOSTILE_ONLY").is_some() {
+        hostile();
+        return;
+    }
+    hostile();
     if std::env::var_os("BENCH_MESSAGE_ONLY").is_some() {
         bench_message();
         return;
