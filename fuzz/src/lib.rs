@@ -222,11 +222,16 @@ pub fn check_clamd_reply(data: &[u8]) {
     let found = match &parsed {
         Err(e) => {
             assert_eq!(*e, ReplyError::Empty);
-            assert!(records(data).next().is_none());
+            assert!(quarantd_scan::clamd::reply::records_of(data)
+                .next()
+                .is_none());
             &[][..]
         }
         Ok(ScanReply::Clean) => {
-            assert!(records(data).all(|r| r.ends_with("OK")), "{data:?}");
+            assert!(
+                quarantd_scan::clamd::reply::records_of(data).all(|r| r.ends_with("OK")),
+                "{data:?}"
+            );
             &[][..]
         }
         Ok(ScanReply::Found(found)) => {
@@ -242,19 +247,6 @@ pub fn check_clamd_reply(data: &[u8]) {
     if let Ok(version) = parse_version(data) {
         assert!(!version.is_empty() && !version.contains(['\0', '\n']));
     }
-}
-
-/// The records as the parser sees them: control characters are blanks.
-fn records(data: &[u8]) -> impl Iterator<Item = String> + '_ {
-    data.split(|&b| b == 0 || b == b'\n')
-        .map(|r| {
-            let text: String = String::from_utf8_lossy(r)
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect();
-            text.trim().to_string()
-        })
-        .filter(|r| !r.is_empty())
 }
 
 /// Release tokens: whatever `data` is as a token, `verify` never accepts it unsigned; claims

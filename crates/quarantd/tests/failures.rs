@@ -279,6 +279,35 @@ async fn protocol_errors_get_clear_replies() {
     assert_eq!(c.cmd("QUIT").await.unwrap().code, 221);
 }
 
+/// `serve::run` in this process on `raw` (listening on a free port, relaying to `sink`) with
+/// `decompose` as its decomposition stage: the address, the shutdown signal and the task.
+async fn serve_with(
+    sink: &Sink,
+    mut raw: quarantd::config::RawConfig,
+    decompose: Box<dyn Decompose>,
+) -> (
+    std::net::SocketAddr,
+    ShutdownSignal,
+    tokio::task::JoinHandle<()>,
+) {
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.relay.address = sink.addr().to_string();
+    let settings = raw.validate("test").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut stages = Stages::standard(settings.mime_limits.clone());
+    stages.decompose = decompose;
+    let shutdown = ShutdownSignal::new();
+    let server = tokio::spawn(quarantd::serve::run(
+        settings,
+        listener,
+        stages,
+        None,
+        shutdown.clone(),
+    ));
+    (addr, shutdown, server)
+}
+
 /// Fault injection: a decomposer that panics on a marker, otherwise the real one.
 struct PanickyDecompose;
 
@@ -297,22 +326,8 @@ impl Decompose for PanickyDecompose {
 #[tokio::test]
 async fn a_panicking_stage_gives_4xx_and_the_next_message_passes() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let mut raw = quarantd::config::RawConfig::default();
-    raw.server.listen = "127.0.0.1:0".into();
-    raw.relay.address = sink.addr().to_string();
-    let settings = raw.validate("test").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut stages = Stages::standard(settings.mime_limits.clone());
-    stages.decompose = Box::new(PanickyDecompose);
-    let shutdown = ShutdownSignal::new();
-    let server = tokio::spawn(quarantd::serve::run(
-        settings,
-        listener,
-        stages,
-        None,
-        shutdown.clone(),
-    ));
+    let raw = quarantd::config::RawConfig::default();
+    let (addr, shutdown, server) = serve_with(&sink, raw, Box::new(PanickyDecompose)).await;
 
     let mut c = Client::connect(addr).await.unwrap();
     c.handshake("mx").await.unwrap();
@@ -364,28 +379,15 @@ impl Decompose for StuckDecompose {
 async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let mut raw = quarantd::config::RawConfig::default();
-    raw.server.listen = "127.0.0.1:0".into();
-    raw.relay.address = sink.addr().to_string();
     raw.analysis.workers = 1;
     raw.analysis.timeout_secs = 1;
-    let settings = raw.validate("test").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut stages = Stages::standard(settings.mime_limits.clone());
     let most = Arc::new(AtomicUsize::new(0));
-    stages.decompose = Box::new(StuckDecompose {
+    let stuck = Box::new(StuckDecompose {
         busy: Duration::from_secs(2),
         running: Arc::new(AtomicUsize::new(0)),
         most: Arc::clone(&most),
     });
-    let shutdown = ShutdownSignal::new();
-    let server = tokio::spawn(quarantd::serve::run(
-        settings,
-        listener,
-        stages,
-        None,
-        shutdown.clone(),
-    ));
+    let (addr, shutdown, server) = serve_with(&sink, raw, stuck).await;
     let retries = (0..3).map(|i| async move {
         let mut c = Client::connect(addr).await.unwrap();
         c.handshake("mx").await.unwrap();

@@ -88,7 +88,7 @@ pub fn parse_scan_reply(bytes: &[u8]) -> Result<ScanReply, ReplyError> {
 /// The non-empty records of a reply, as lossy UTF-8 with surrounding white space removed
 /// and every other control character a space: a name from a broken reply never carries one
 /// into a log line or a header.
-fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+pub fn records_of(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
     bytes
         .split(|&b| b == 0 || b == b'\n')
         .map(|r| {
