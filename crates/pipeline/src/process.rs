@@ -118,12 +118,23 @@ impl Pipeline {
     /// Decompose and classify on the blocking pool, bounded in number and time. The
     /// thread owns its permit: when the timeout answers the message, the permit is given
     /// back only once the thread has really ended (the parsers' own deadline ends it), so
-    /// retries of a hostile message can never add threads beyond `analysis_workers`.
+    /// retries of a hostile message can never add threads beyond `analysis_workers`. The
+    /// wait for a permit is bounded by the same timeout: when every worker is still busy
+    /// with such messages, the next one is deferred (451), not left waiting.
     async fn decompose_and_classify(&self, data: Arc<Vec<u8>>) -> Result<Classified, StageError> {
-        let permit = Arc::clone(&self.workers)
-            .acquire_owned()
-            .await
-            .map_err(|_| StageError::new("decompose", "analysis pool closed"))?;
+        let wait = self.config.analysis_timeout;
+        let permit =
+            match tokio::time::timeout(wait, Arc::clone(&self.workers).acquire_owned()).await {
+                Err(_) => {
+                    return Err(StageError::new(
+                        "decompose",
+                        format!("no analysis worker free within {} s", wait.as_secs()),
+                    ))
+                }
+                Ok(permit) => {
+                    permit.map_err(|_| StageError::new("decompose", "analysis pool closed"))?
+                }
+            };
         let stages = Arc::clone(&self.stages);
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;

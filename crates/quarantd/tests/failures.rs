@@ -360,10 +360,12 @@ struct StuckDecompose {
     busy: Duration,
     running: Arc<AtomicUsize>,
     most: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl Decompose for StuckDecompose {
     fn decompose(&self, raw: &[u8]) -> Result<Decomposed, StageError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(self.busy);
@@ -382,10 +384,12 @@ async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
     raw.analysis.workers = 1;
     raw.analysis.timeout_secs = 1;
     let most = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::new(AtomicUsize::new(0));
     let stuck = Box::new(StuckDecompose {
         busy: Duration::from_secs(2),
         running: Arc::new(AtomicUsize::new(0)),
         most: Arc::clone(&most),
+        calls: Arc::clone(&calls),
     });
     let (addr, shutdown, server) = serve_with(&sink, raw, stuck).await;
     let retries = (0..3).map(|i| async move {
@@ -396,9 +400,15 @@ async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
             .await
             .unwrap()
     });
-    for reply in futures_join(retries).await {
+    let replies = futures_join(retries).await;
+    for reply in &replies {
         assert_eq!(reply.code, 451, "a timed-out analysis is a 4xx: {reply}");
     }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "while the one worker is busy the others are deferred, not kept waiting for it"
+    );
     assert_eq!(
         most.load(Ordering::SeqCst),
         1,
