@@ -22,7 +22,7 @@ const MIN_GROWTH: usize = 64 * 1024;
 /// A buffer grows by a quarter of what it holds (not double: at most 25 % unused).
 const GROWTH_DIVISOR: usize = 4;
 /// Bytes a spilled message collects in memory before they are written to its file.
-const SPILL_CHUNK: usize = 256 * 1024;
+const SPILL_CHUNK: usize = 64 * 1024;
 /// Room beyond a declared `SIZE=`: Postfix counts lines with LF, the wire has CRLF.
 const SIZE_SLACK_DIVISOR: usize = 32;
 
