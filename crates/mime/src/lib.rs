@@ -49,7 +49,7 @@ pub fn decompose(raw: &[u8], limits: &Limits) -> Decomposed {
     walker.parts.push(root);
     let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
     match parsed {
-        Ok(Some(message)) => walker.message(&message, 0, &PartPath::root(), 0),
+        Ok(Some(mut message)) => walker.message(&mut message, 0, &PartPath::root(), 0),
         Ok(None) => walker.mark(0, "message could not be parsed"),
         Err(_) => walker.mark(0, "message parser failed unexpectedly"),
     }

@@ -14,9 +14,11 @@ use crate::walk::{clean_name, new_part, Walker};
 
 impl Walker<'_> {
     /// Walks a (possibly nested) message whose own part sits at `path`, index `at`.
+    /// Decoded binary bodies are moved out of `message` into the parts, not copied: a
+    /// message's largest attachments are held once.
     pub(crate) fn message(
         &mut self,
-        message: &Message<'_>,
+        message: &mut Message<'_>,
         at: usize,
         path: &PartPath,
         depth: usize,
@@ -25,14 +27,17 @@ impl Walker<'_> {
             return;
         };
         match &root.body {
-            PartType::Multipart(children) => self.children(message, children, at, path, depth),
+            PartType::Multipart(children) => {
+                let children = children.clone();
+                self.children(message, &children, at, path, depth)
+            }
             _ => self.mime_part(message, 0, at, path.mime_child(1), depth + 1),
         }
     }
 
     fn children(
         &mut self,
-        message: &Message<'_>,
+        message: &mut Message<'_>,
         children: &[u32],
         parent: usize,
         path: &PartPath,
@@ -46,7 +51,7 @@ impl Walker<'_> {
 
     fn mime_part(
         &mut self,
-        message: &Message<'_>,
+        message: &mut Message<'_>,
         id: usize,
         parent: usize,
         path: PartPath,
@@ -72,7 +77,12 @@ impl Walker<'_> {
             PartType::Text(text) | PartType::Html(text) => {
                 transfer_decoded(message, mime).unwrap_or_else(|| text.as_bytes().to_vec())
             }
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.to_vec(),
+            PartType::Binary(_) | PartType::InlineBinary(_) => match &mut message.parts[id].body {
+                PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                    std::mem::take(bytes).into_owned()
+                }
+                _ => Vec::new(),
+            },
         };
         let Some(at) = self.push(
             parent,
@@ -80,27 +90,32 @@ impl Walker<'_> {
         ) else {
             return;
         };
-        self.below(message, mime, at, path, name, depth);
+        self.below(message, id, at, path, name, depth);
     }
 
     /// Walks what is below a MIME part: children, a nested message, or its content.
     fn below(
         &mut self,
-        message: &Message<'_>,
-        mime: &MessagePart<'_>,
+        message: &mut Message<'_>,
+        id: usize,
         at: usize,
         path: PartPath,
         name: Option<String>,
         depth: usize,
     ) {
-        let nests = matches!(mime.body, PartType::Multipart(_) | PartType::Message(_));
+        let body = &message.parts[id].body;
+        let nests = matches!(body, PartType::Multipart(_) | PartType::Message(_));
         if nests && depth >= self.limits().max_depth {
             let reason = format!("nested deeper than {} levels", self.limits().max_depth);
             self.mark(at, reason);
             return;
         }
-        match &mime.body {
-            PartType::Multipart(children) => self.children(message, children, at, &path, depth),
+        if let PartType::Multipart(children) = body {
+            let children = children.clone();
+            return self.children(message, &children, at, &path, depth);
+        }
+        match &mut message.parts[id].body {
+            PartType::Multipart(_) => {}
             PartType::Message(inner) => self.message(inner, at, &path, depth),
             PartType::Text(_) | PartType::Html(_) => {
                 self.uuencoded(at, &path, depth);
