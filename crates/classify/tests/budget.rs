@@ -35,7 +35,7 @@ fn message(attachment: &[u8], count: usize) -> Vec<u8> {
     let mut raw =
         b"Subject: docs\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
             .to_vec();
-    let encoded = base64(attachment);
+    let encoded = quarantd_testkit::base64_lines(attachment, "\r\n");
     for i in 0..count {
         raw.extend_from_slice(
             format!("--b\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"d{i}.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n").as_bytes(),
@@ -43,30 +43,6 @@ fn message(attachment: &[u8], count: usize) -> Vec<u8> {
     }
     raw.extend_from_slice(b"--b--\r\n");
     raw
-}
-
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in data.chunks(3).enumerate() {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-        if i % 19 == 18 {
-            out.push_str("\r\n");
-        }
-    }
-    out
 }
 
 fn unscannable(parts: &Decomposed, name: &str) -> bool {

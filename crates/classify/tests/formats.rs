@@ -695,29 +695,6 @@ fn classify_fills_every_part() {
     assert_eq!(summary, want);
 }
 
-/// Base64 with line breaks, as XML writers emit it.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in data.chunks(3).enumerate() {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (j, &b)| acc | u32::from(b) << (16 - 8 * j));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * k) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-        if i % 19 == 18 {
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[test]
 fn vba_in_xml_and_active_mime() {
     let project = ole(
@@ -730,7 +707,7 @@ fn vba_in_xml_and_active_mime() {
     );
     let flat_opc = format!(
         "<?xml version=\"1.0\"?><?mso-application progid=\"Word.Document\"?><pkg:package><pkg:part pkg:name=\"/word/vbaProject.bin\"><pkg:binaryData>{}</pkg:binaryData></pkg:part></pkg:package>",
-        base64(&project)
+        quarantd_testkit::base64_lines(&project, "\n")
     );
     let mut mso = b"ActiveMime".to_vec();
     mso.resize(0x32, 0);
@@ -740,7 +717,7 @@ fn vba_in_xml_and_active_mime() {
     mso.extend(encoder.finish().expect("compress"));
     let word2003 = format!(
         "<?xml version=\"1.0\"?><w:wordDocument><w:docSuppData><w:binData w:name=\"editdata.mso\">{}</w:binData></w:docSuppData></w:wordDocument>",
-        base64(&mso)
+        quarantd_testkit::base64_lines(&mso, "\n")
     );
     run(vec![
         case(

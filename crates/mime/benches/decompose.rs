@@ -39,27 +39,7 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 fn base64_lines(data: &[u8]) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(data.len() * 14 / 10);
-    for (i, chunk) in data.chunks(3).enumerate() {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * k)) as usize & 63]);
-            } else {
-                out.push(b'=');
-            }
-        }
-        if i % 19 == 18 {
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out
+    quarantd_testkit::base64_lines(data, "\r\n").into_bytes()
 }
 
 fn message_with_attachment(body_b64: &[u8]) -> Vec<u8> {

@@ -105,30 +105,6 @@ async fn daemon_with_scan(sink: &Sink, scan: String) -> Daemon {
     .await
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (n, chunk) in data.chunks(3).enumerate() {
-        if n > 0 && n % 19 == 0 {
-            out.push_str("\r\n");
-        }
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((v >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A message with a text part and `content` attached as `name` (base64).
 fn with_attachment(marker: &str, name: &str, content: &[u8]) -> Vec<u8> {
     format!(
@@ -137,7 +113,7 @@ fn with_attachment(marker: &str, name: &str, content: &[u8]) -> Vec<u8> {
          --b1\r\nContent-Type: text/plain\r\n\r\nsee attached, {marker}\r\n\
          --b1\r\nContent-Type: application/octet-stream; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
-        base64(content)
+        quarantd_testkit::base64_lines(content, "\r\n")
     )
     .into_bytes()
 }
@@ -149,8 +125,8 @@ fn eicar_and(marker: &str, big: &[u8]) -> Vec<u8> {
          MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
          --b1\r\nContent-Type: application/octet-stream; name=\"e.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
          --b1\r\nContent-Type: application/octet-stream; name=\"big.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
-        base64(&eicar()),
-        base64(big)
+        quarantd_testkit::base64_lines(&eicar(), "\r\n"),
+        quarantd_testkit::base64_lines(big, "\r\n")
     )
     .into_bytes()
 }

@@ -9,6 +9,8 @@
 //! * [`Client`] is a tiny SMTP client for driving a server from tests
 //!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
 //!
+//! * [`base64_lines`] encodes attachments for the messages tests build.
+//!
 //! This crate is meant to be used only as a dev-dependency.
 //!
 //! ```
@@ -37,11 +39,13 @@
 
 mod clamd;
 mod client;
+mod encode;
 mod proxy;
 mod sink;
 
 pub use clamd::Clamd;
 
 pub use client::{dot_stuff, Client, Reply};
+pub use encode::base64_lines;
 pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};

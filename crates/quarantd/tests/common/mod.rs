@@ -212,7 +212,7 @@ pub fn with_executable(marker: &str, extra_headers: &str) -> Vec<u8> {
     pe.extend_from_slice(&0x40u32.to_le_bytes());
     pe.extend_from_slice(b"PE\x00\x00\x4c\x01\x01\x00");
     pe.resize(96, 0);
-    let b64 = base64(&pe);
+    let b64 = quarantd_testkit::base64_lines(&pe, "\r\n");
     format!(
         "From: Someone <s@example.net>\r\nTo: b@example.org\r\nSubject: invoice {marker}\r\nMessage-ID: <{marker}@example.net>\r\n{extra_headers}\
 MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\
@@ -237,29 +237,10 @@ Message-ID: <{marker}@remote.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipa
 --x\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
 --x\r\nContent-Type: application/octet-stream; name=\"setup.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n\
 --x\r\nContent-Type: application/javascript; name=\"run.js\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--x--\r\n",
-        base64(&pe),
-        base64(js)
+        quarantd_testkit::base64_lines(&pe, "\r\n"),
+        quarantd_testkit::base64_lines(js, "\r\n")
     )
     .into_bytes()
-}
-
-pub fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (j, b)| acc | u32::from(*b) << (16 - 8 * j));
-        for k in 0..4 {
-            out.push(if k <= chunk.len() {
-                A[(n >> (18 - 6 * k) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 /// Writes `contents` to a file only its owner may read (0600), as quarantd requires of a
