@@ -1092,112 +1092,51 @@ fn parse_time_at(s: &str, now: i64) -> Result<i64, String> {
             return Ok(now.saturating_sub(ago));
         }
     }
+    // Extended format only (`2025-07-01`, not `20250701`), as documented.
     let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Result<i64, String> {
-        let part = s.get(from..from + len).ok_or_else(bad)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad());
-        }
-        part.parse().map_err(|_| bad())
-    };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
-    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(bad());
-    }
-    let date_ms = days_from_civil(year, month, day) * 86_400_000;
+    let utc = |dt: jiff::civil::DateTime| {
+        jiff::tz::TimeZone::UTC
+            .to_timestamp(dt)
+            .map(|t| t.as_millisecond())
+            .map_err(|_| bad())
+    };
     if b.len() == 10 {
-        return Ok(date_ms);
+        let date: jiff::civil::Date = s.parse().map_err(|_| bad())?;
+        return utc(date.to_datetime(jiff::civil::Time::midnight()));
     }
     if !matches!(b[10], b'T' | b't' | b' ') || b.len() < 16 || b[13] != b':' {
         return Err(bad());
     }
-    let (hour, minute) = (num(11, 2)?, num(14, 2)?);
-    let mut at = 16;
-    let mut second = 0;
-    let mut millis = 0;
-    if b.get(at) == Some(&b':') {
-        second = num(at + 1, 2)?;
-        at += 3;
-        if b.get(at) == Some(&b'.') {
-            let digits = b[at + 1..]
-                .iter()
-                .take_while(|c| c.is_ascii_digit())
-                .count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            let frac = &s[at + 1..at + 1 + digits.min(3)];
-            millis = frac.parse::<i64>().map_err(|_| bad())? * 10_i64.pow(3 - frac.len() as u32);
-            at += 1 + digits;
-        }
+    // With `Z` or `±HH:MM` an instant; without an offset a civil time in UTC. The offset is
+    // looked at here, so that jiff's civil parser never drops one silently.
+    let zone = &s[s.len().min(16)..];
+    let has_offset = zone.ends_with(['Z', 'z'])
+        || zone.rfind(['+', '-']).is_some_and(|at| {
+            let offset = &zone.as_bytes()[at + 1..];
+            offset.len() == 5 && offset[2] == b':'
+        });
+    if has_offset {
+        return s
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| bad());
     }
-    if hour > 23 || minute > 59 || second > 60 {
+    if zone.contains(['+', '-']) {
         return Err(bad());
     }
-    let offset_min = match &s[at..] {
-        "" | "Z" | "z" => 0,
-        zone if zone.len() == 6
-            && matches!(zone.as_bytes()[0], b'+' | b'-')
-            && zone.as_bytes()[3] == b':' =>
-        {
-            let h = num(at + 1, 2)?;
-            let m = num(at + 4, 2)?;
-            let sign = if zone.as_bytes()[0] == b'-' { -1 } else { 1 };
-            sign * (h * 60 + m)
-        }
-        _ => return Err(bad()),
-    };
-    Ok(date_ms + ((hour * 60 + minute - offset_min) * 60 + second) * 1000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    utc(s.parse().map_err(|_| bad())?)
 }
 
 /// Unix milliseconds as RFC 3339 in UTC, to the second: `2025-07-01T08:00:00Z`.
 pub fn format_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
-    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    match jiff::Timestamp::from_second(secs) {
+        Ok(t) => t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => format!("@{secs}"),
+    }
 }
 
 #[cfg(test)]
@@ -1237,18 +1176,17 @@ mod tests {
             "2025-07-01T10:00+2",
             "20250701",
             "-3d",
+            "2025-07-01T10",
+            "2025-07-01T10:00:00+0200",
         ] {
             assert!(parse_time_at(bad, now).is_err(), "{bad:?} must be refused");
         }
     }
 
     #[test]
-    fn dates_round_trip() {
-        for days in [-800_000, -1, 0, 1, 11_016, 19_905, 20_270, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+    fn times_are_printed_in_utc_to_the_second() {
         assert_eq!(format_time(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(format_time(1_709_164_800_999), "2024-02-29T00:00:00Z");
     }
 
     #[test]
