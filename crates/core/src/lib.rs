@@ -18,3 +18,16 @@ pub use envelope::{BodyType, Envelope, MailParams, Notify, Recipient, Ret, XForw
 pub use part::{Label, Part, PartPath};
 pub use stage::{Classified, Committed, Decomposed, PartData, Scanned};
 pub use verdict::{Action, Finding, Verdict};
+
+/// SHA-256 of `bytes` as lower-case hex: the hash of parts, messages and signatures
+/// everywhere in quarantd.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
+}

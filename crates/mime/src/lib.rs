@@ -26,10 +26,10 @@ mod walk;
 
 use mail_parser::MessageParser;
 use quarantd_core::{Decomposed, PartPath};
-use sha2::{Digest, Sha256};
 
 pub use limits::Limits;
 pub use mime::lenient_base64;
+pub use quarantd_core::sha256_hex;
 
 /// Decomposes a message into its parts, parents before children. The first part is always
 /// the message itself (path empty, no content and no `sha256`: the raw bytes are the
@@ -91,6 +91,13 @@ pub fn format_names() -> impl Iterator<Item = &'static str> {
     forced::format_names()
 }
 
+/// The part at `path` of the message `raw`, decomposed under `limits`: what
+/// `quarantine show --part PATH` shows of a held message.
+pub fn find_part(raw: &[u8], path: &str, limits: &Limits) -> Option<quarantd_core::PartData> {
+    let decomposed = decompose(raw, limits);
+    decomposed.parts.into_iter().find(|p| p.part.path.0 == path)
+}
+
 /// A text rendering of the tree, one part a line, indented by depth:
 /// `path  declared-type  "filename"  size  sha256-prefix  [labels] (reason)`.
 /// Used by the golden-file tests and for debugging; stable for a given decomposition.
@@ -121,17 +128,6 @@ pub fn render(decomposed: &Decomposed) -> String {
         out.push('\n');
     }
     out
-}
-
-/// SHA-256 of `bytes` as lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
 }
 
 #[cfg(test)]

@@ -173,7 +173,8 @@ pub fn fetch_part(
     let actor = actor(by)?;
     runtime()?.block_on(async {
         let store = open_store(&settings, store_url).await?;
-        let part = store.part(id, path, actor.name()).await;
+        let find = part_finder(&settings);
+        let part = store.part(id, path, actor.name(), find).await;
         store.close().await;
         Ok(part?.content)
     })
@@ -252,7 +253,7 @@ async fn run(args: &QuarantineArgs, settings: &Settings, store: &Store) -> anyho
     let workflow = Workflow::new(store.clone(), q.rules.clone(), q.release.clone());
     match &args.command {
         QuarantineCommand::List(list_args) => list(list_args, store).await,
-        QuarantineCommand::Show(show_args) => show(show_args, by, store).await,
+        QuarantineCommand::Show(show_args) => show(show_args, by, store, settings).await,
         QuarantineCommand::Release(release_args) => {
             let by = actor(by)?;
             release(release_args, settings, &workflow, &by).await
@@ -408,13 +409,28 @@ async fn list(args: &QuarantineListArgs, store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn show(args: &QuarantineShowArgs, by: Option<&str>, store: &Store) -> anyhow::Result<()> {
+/// Finds a part of a held message by decomposing it again with the configured limits (the
+/// ones it was held under), for [`Store::part`].
+fn part_finder(
+    settings: &Settings,
+) -> impl FnOnce(Vec<u8>, &str) -> Option<quarantd_store::PartContent> + Send + 'static {
+    let limits = settings.mime_limits.clone();
+    move |raw, path| quarantd_mime::find_part(&raw, path, &limits).map(Into::into)
+}
+
+async fn show(
+    args: &QuarantineShowArgs,
+    by: Option<&str>,
+    store: &Store,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     if args.raw {
         let raw = store.raw(&args.id, actor(by)?.name()).await?;
         return write_stdout(&raw);
     }
     if let Some(path) = &args.part {
-        let part = store.part(&args.id, path, actor(by)?.name()).await?;
+        let find = part_finder(settings);
+        let part = store.part(&args.id, path, actor(by)?.name(), find).await?;
         return write_stdout(&part.content);
     }
     let detail = store.get(&args.id).await?;

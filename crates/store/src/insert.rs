@@ -158,7 +158,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
     let env = msg.envelope;
     let id = env.id.as_str();
     let received_at = system_time_ms(env.received_at);
-    let raw_sha256 = quarantd_mime::sha256_hex(msg.raw);
+    let raw_sha256 = quarantd_core::sha256_hex(msg.raw);
     b.messages
         .rows
         .push(message_row(msg, &raw_sha256, received_at, now));

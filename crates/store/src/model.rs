@@ -373,6 +373,15 @@ pub struct PartContent {
     pub content: Vec<u8>,
 }
 
+impl From<quarantd_core::PartData> for PartContent {
+    fn from(data: quarantd_core::PartData) -> Self {
+        PartContent {
+            part: data.part,
+            content: data.content,
+        }
+    }
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {

@@ -117,21 +117,25 @@ impl Store {
     }
 
     /// One part's decoded content, for `show --part PATH`; audited as `view-part` by `actor`.
-    /// The stored raw message is decomposed again with the default limits and the part with
-    /// this path is returned.
-    pub async fn part(&self, id: &str, path: &str, actor: &str) -> Result<PartContent, Error> {
+    /// The store keeps the raw message, not its parts' bytes: `find` takes the raw message
+    /// apart — the caller decomposes it with the limits it runs with — and returns the part
+    /// at `path`; it runs on the blocking pool.
+    pub async fn part<F>(
+        &self,
+        id: &str,
+        path: &str,
+        actor: &str,
+        find: F,
+    ) -> Result<PartContent, Error>
+    where
+        F: FnOnce(Vec<u8>, &str) -> Option<PartContent> + Send + 'static,
+    {
         let raw = self.load_raw(id).await?;
         let wanted = path.to_string();
-        let found = tokio::task::spawn_blocking(move || {
-            let decomposed = quarantd_mime::decompose(&raw, &quarantd_mime::Limits::default());
-            decomposed
-                .parts
-                .into_iter()
-                .find(|p| p.part.path.0 == wanted)
-        })
-        .await
-        .ok()
-        .flatten();
+        let found = tokio::task::spawn_blocking(move || find(raw, &wanted))
+            .await
+            .ok()
+            .flatten();
         let Some(found) = found else {
             return Err(Error::PartNotFound {
                 id: id.to_string(),
@@ -240,7 +244,7 @@ impl Store {
             detail,
         };
         let raw = blob::decompress(&packed, size).map_err(corrupt)?;
-        if quarantd_mime::sha256_hex(&raw) != db::text(meta, "sha256")? {
+        if quarantd_core::sha256_hex(&raw) != db::text(meta, "sha256")? {
             return Err(corrupt("SHA-256 does not match".into()));
         }
         Ok(raw)

@@ -67,7 +67,7 @@ fn run_id() -> String {
 
 /// A database name under 64 characters, unique per run and test.
 fn db_name(test: &str) -> String {
-    let hash = quarantd_mime::sha256_hex(test.as_bytes());
+    let hash = quarantd_core::sha256_hex(test.as_bytes());
     let run = run_id();
     let short: String = test
         .chars()
@@ -326,6 +326,12 @@ pub fn sized_raw(size: usize, seed: u64) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// The part at `path` of `raw` decomposed with the default limits: the finder tests give
+/// [`Store::part`](crate::Store::part).
+pub fn find_part(raw: Vec<u8>, path: &str) -> Option<crate::PartContent> {
+    quarantd_mime::find_part(&raw, path, &quarantd_mime::Limits::default()).map(Into::into)
 }
 
 /// Runs one SQL statement on the store's database (fault injection: triggers that fail).

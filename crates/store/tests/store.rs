@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use quarantd_store::testing::{execute, sized_raw, Sample, TestDb};
+use quarantd_store::testing::{execute, find_part, sized_raw, Sample, TestDb};
 use quarantd_store::{
     both_backends, system_time_ms, Backend, ClaimRequest, Cursor, Error, Finish, ListFilter,
     MessageStatus, RecipientStatus, Retention, Store, StoreOptions,
@@ -105,12 +105,15 @@ async fn shows_one_part_and_audits_views(db: TestDb) {
     assert_eq!(d.findings.len(), 1);
     assert_eq!(d.findings[0].name, "Eicar-Test-Signature");
     assert_eq!(d.findings[0].part.as_deref(), Some("2"));
-    let part = store.part(&id, "1", "pm-anna").await.unwrap();
+    let part = store.part(&id, "1", "pm-anna", find_part).await.unwrap();
     assert_eq!(part.part.path.0, "1");
     assert!(part
         .content
         .starts_with(b"Please see attached.\r\n.leading dot"));
-    let err = store.part(&id, "9", "pm-anna").await.unwrap_err();
+    let err = store
+        .part(&id, "9", "pm-anna", find_part)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::PartNotFound { .. }), "{err}");
     store.raw(&id, "pm-bert").await.unwrap();
     let log = store.audit_log(Some(&id), 100).await.unwrap();
