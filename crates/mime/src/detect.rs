@@ -104,8 +104,8 @@ fn has_zip_directory(data: &[u8]) -> bool {
     let tail = &data[from..];
     memchr::memmem::rfind_iter(tail, EOCD).any(|at| {
         let at = from + at;
-        let comment = crate::formats::le16(data, at + 20).map(usize::from);
-        let size = crate::formats::le32(data, at + 12).map(|n| n as usize);
+        let comment = crate::bytes::le16(data, at + 20).map(usize::from);
+        let size = crate::bytes::le32(data, at + 12).map(|n| n as usize);
         let reaches_end = comment.is_some_and(|c| at + 22 + c == data.len());
         let directory = size
             .and_then(|s| at.checked_sub(s))

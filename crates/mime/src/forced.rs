@@ -6,7 +6,8 @@ use quarantd_core::{Decomposed, PartPath};
 
 use crate::detect::Kind;
 use crate::formats;
-use crate::walk::{self, Container, Walker};
+use crate::formats::Container;
+use crate::walk::{self, Walker};
 use crate::Limits;
 
 /// Every container kind, by the name [`Kind::name`] gives it.

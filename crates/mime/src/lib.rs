@@ -15,6 +15,7 @@
 //!
 //! Pure and synchronous: no I/O, no runtime, no threads. Never panics on input.
 
+mod bytes;
 mod cap;
 mod detect;
 mod forced;

@@ -7,79 +7,9 @@ use quarantd_core::{Label, Part, PartData, PartPath};
 
 use crate::cap::{self, Unpacked};
 use crate::detect;
-use crate::formats;
+use crate::formats::{self, Container, Failure, Member, Sink};
 use crate::limits::{Account, Cap, Limits};
-use crate::sha256_hex;
-
-/// Why a container could not be opened completely.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The container is damaged: `"corrupt zip: ..."`.
-    Corrupt(String),
-    /// The container's directory itself is encrypted (no names are readable).
-    Encrypted(String),
-    /// A limit stopped the walk; the reason is already recorded.
-    Stopped,
-}
-
-impl Failure {
-    pub fn corrupt(kind: &str, error: impl std::fmt::Display) -> Self {
-        Failure::Corrupt(format!("corrupt {kind}: {error}"))
-    }
-}
-
-/// A member found in a container, before it becomes a part.
-#[derive(Debug, Default)]
-pub(crate) struct Member {
-    /// The name as the container stores it (never used as a file system path).
-    pub name: String,
-    /// The unpacked content, or as much of it as was unpacked.
-    pub content: Unpacked,
-    /// The member is encrypted: its content is not available.
-    pub encrypted: bool,
-}
-
-impl Member {
-    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Self {
-        Member {
-            name: name.into(),
-            content: Unpacked {
-                bytes,
-                ..Unpacked::default()
-            },
-            encrypted: false,
-        }
-    }
-
-    pub fn unpacked(name: impl Into<String>, content: Unpacked) -> Self {
-        Member {
-            name: name.into(),
-            content,
-            encrypted: false,
-        }
-    }
-
-    pub fn encrypted(name: impl Into<String>) -> Self {
-        Member {
-            name: name.into(),
-            encrypted: true,
-            ..Member::default()
-        }
-    }
-}
-
-/// Where the members of the container being opened go.
-#[derive(Debug, Clone)]
-pub(crate) struct Container {
-    /// Index of the container's part.
-    pub at: usize,
-    /// Path its members are named below.
-    pub base: PartPath,
-    /// Nesting depth of its members.
-    pub depth: usize,
-    /// A short name of the format, for reasons (`"zip"`).
-    pub kind: &'static str,
-}
+use quarantd_core::sha256_hex;
 
 pub(crate) struct Walker<'l> {
     pub account: Account<'l>,
@@ -113,67 +43,6 @@ impl<'l> Walker<'l> {
         if let Some(p) = self.parts.get_mut(at) {
             p.part.mark_unscannable(reason);
         }
-    }
-
-    /// The cap for unpacking a member of `packed` bytes.
-    pub fn cap(&self, packed: u64) -> Cap {
-        self.account.cap(packed)
-    }
-
-    /// Unpacks a decoder through the one capped reader and charges the account.
-    pub fn unpack(&mut self, reader: impl Read, packed: u64, size_hint: u64) -> Unpacked {
-        let out = cap::unpack(reader, &self.cap(packed), size_hint);
-        self.account.charge(out.bytes.len() as u64);
-        out
-    }
-
-    /// Charges bytes unpacked by a decoder outside [`Walker::unpack`].
-    pub fn charge(&mut self, out: Unpacked) -> Unpacked {
-        self.account.charge(out.bytes.len() as u64);
-        out
-    }
-
-    /// One step of a parser loop over the structure of `cx` that does not yield a member
-    /// every time (objects scanned, directory entries skipped): `Err(Stopped)`, with `cx`
-    /// marked, once the message's time is up.
-    pub fn step(&mut self, cx: &Container) -> Result<(), Failure> {
-        match self.account.step() {
-            Some(reason) => {
-                self.mark(cx.at, reason);
-                Err(Failure::Stopped)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Records a member of `cx` and opens it in turn. `Err(Stopped)` when a limit says
-    /// the container's walk must end.
-    pub fn member(&mut self, cx: &Container, member: Member) -> Result<(), Failure> {
-        if let Some(reason) = self.account.out_of_time() {
-            self.mark(cx.at, reason);
-            return Err(Failure::Stopped);
-        }
-        let name = clean_name(&member.name);
-        let traversal = escapes_extraction_dir(&member.name);
-        let path = join(&cx.base, &name);
-        let mut data = new_part(path.clone(), Some(member.name), None, member.content.bytes);
-        if member.encrypted {
-            data.part.add_label(Label::Encrypted);
-        }
-        if traversal {
-            data.part.add_label(Label::PathTraversal);
-        }
-        if let Some(capped) = member.content.capped {
-            data.part.mark_unscannable(capped);
-        } else if let Some(error) = member.content.error {
-            data.part
-                .mark_unscannable(format!("corrupt {} member: {error}", cx.kind));
-        }
-        let Some(at) = self.push(cx.at, data) else {
-            return Err(Failure::Stopped);
-        };
-        self.open(at, path, cx.depth);
-        Ok(())
     }
 
     /// Opens the part at `at` if its content is a container, adding its members below
@@ -229,6 +98,73 @@ impl<'l> Walker<'l> {
                 self.mark(cx.at, reason);
             }
         }
+    }
+}
+
+impl Sink for Walker<'_> {
+    /// The cap for unpacking a member of `packed` bytes.
+    fn cap(&self, packed: u64) -> Cap {
+        self.account.cap(packed)
+    }
+
+    /// Unpacks a decoder through the one capped reader and charges the account.
+    fn unpack(&mut self, reader: impl Read, packed: u64, size_hint: u64) -> Unpacked {
+        let out = cap::unpack(reader, &self.cap(packed), size_hint);
+        self.account.charge(out.bytes.len() as u64);
+        out
+    }
+
+    /// Charges bytes unpacked by a decoder outside [`Sink::unpack`].
+    fn charge(&mut self, out: Unpacked) -> Unpacked {
+        self.account.charge(out.bytes.len() as u64);
+        out
+    }
+
+    /// One step of a parser loop over the structure of `cx` that does not yield a member
+    /// every time (objects scanned, directory entries skipped): `Err(Stopped)`, with `cx`
+    /// marked, once the message's time is up.
+    fn step(&mut self, cx: &Container) -> Result<(), Failure> {
+        match self.account.step() {
+            Some(reason) => {
+                self.mark(cx.at, reason);
+                Err(Failure::Stopped)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a member of `cx` and opens it in turn. `Err(Stopped)` when a limit says
+    /// the container's walk must end.
+    fn member(&mut self, cx: &Container, member: Member) -> Result<(), Failure> {
+        if let Some(reason) = self.account.out_of_time() {
+            self.mark(cx.at, reason);
+            return Err(Failure::Stopped);
+        }
+        let name = clean_name(&member.name);
+        let traversal = escapes_extraction_dir(&member.name);
+        let path = join(&cx.base, &name);
+        let mut data = new_part(path.clone(), Some(member.name), None, member.content.bytes);
+        if member.encrypted {
+            data.part.add_label(Label::Encrypted);
+        }
+        if traversal {
+            data.part.add_label(Label::PathTraversal);
+        }
+        if let Some(capped) = member.content.capped {
+            data.part.mark_unscannable(capped);
+        } else if let Some(error) = member.content.error {
+            data.part
+                .mark_unscannable(format!("corrupt {} member: {error}", cx.kind));
+        }
+        let Some(at) = self.push(cx.at, data) else {
+            return Err(Failure::Stopped);
+        };
+        self.open(at, path, cx.depth);
+        Ok(())
+    }
+
+    fn mark(&mut self, at: usize, reason: String) {
+        Walker::mark(self, at, reason);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::cap::Unpacked;
 use crate::formats::{cstr, latin1, le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 const MAX_BASIC_HEADER: usize = 2600;
 /// Flag bit of a garbled (password-protected) member.
@@ -19,7 +19,7 @@ struct Header {
     data_at: usize,
 }
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let Some((_, mut at)) = header(data, 0) else {
         return Err(Failure::corrupt("arj", "bad main header"));
     };
@@ -37,7 +37,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
     Ok(())
 }
 
-fn member(w: &mut Walker<'_>, h: Header, packed: &[u8]) -> Member {
+fn member(w: &mut impl Sink, h: Header, packed: &[u8]) -> Member {
     if h.flags & GARBLED != 0 {
         return Member::encrypted(h.name);
     }

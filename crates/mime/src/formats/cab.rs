@@ -8,9 +8,9 @@
 use std::io::Cursor;
 
 use crate::formats::{cstr, le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     check(w, cx, data)?;
     let mut cabinet =
         cab::Cabinet::new(Cursor::new(data)).map_err(|e| Failure::corrupt("cab", e))?;
@@ -41,7 +41,7 @@ const NEXT_CABINET: u16 = 0x0002;
 
 /// Refuses a file that starts beyond the data of its folder. What cannot be read here is
 /// left to the crate, which refuses it with an error.
-fn check(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+fn check(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let Some(table) = Tables::read(data) else {
         return Ok(());
     };
@@ -124,7 +124,7 @@ impl Tables {
 /// Bytes the folder's data blocks unpack to, as their headers say; blocks past the end of
 /// the cabinet count nothing.
 fn folder_size(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     data: &[u8],
     mut at: usize,

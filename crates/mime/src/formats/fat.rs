@@ -10,7 +10,7 @@
 use std::io::Cursor;
 
 use crate::formats::{le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 /// Deepest directory followed.
 const MAX_DIR_DEPTH: usize = 16;
@@ -23,7 +23,7 @@ const ENTRY: usize = 32;
 
 type Dir<'a> = fatfs::Dir<'a, Cursor<Vec<u8>>>;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let Some(layout) = Layout::read(data) else {
         return Err(Failure::corrupt(
             "fat",
@@ -41,7 +41,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
 }
 
 fn walk(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     dir: &Dir<'_>,
     prefix: &str,
@@ -175,7 +175,7 @@ impl Layout {
 
 /// Refuses what would make `fatfs` loop: a loop in the allocation table, directories
 /// sharing clusters (a subdirectory that is its own parent or ancestor), too many entries.
-fn check(w: &mut Walker<'_>, cx: &Container, data: &[u8], layout: &Layout) -> Result<(), Failure> {
+fn check(w: &mut impl Sink, cx: &Container, data: &[u8], layout: &Layout) -> Result<(), Failure> {
     if let Some(cluster) = table_loop(w, cx, data, layout)? {
         return Err(Failure::corrupt(
             "fat",
@@ -188,7 +188,7 @@ fn check(w: &mut Walker<'_>, cx: &Container, data: &[u8], layout: &Layout) -> Re
 /// A cluster on a loop of the allocation table, if there is one. Each cluster is visited
 /// once: the table is a function from cluster to next cluster, walked path by path.
 fn table_loop(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     data: &[u8],
     layout: &Layout,
@@ -232,7 +232,7 @@ impl<'l> Tree<'l> {
         }
     }
 
-    fn check(&mut self, w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+    fn check(&mut self, w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
         let subdirs = match self.layout.fixed_root {
             Some((at, count)) => {
                 let end = at.saturating_add(count * ENTRY).min(data.len());
@@ -254,7 +254,7 @@ impl<'l> Tree<'l> {
     /// The subdirectories of the directory starting at `first`.
     fn chain(
         &mut self,
-        w: &mut Walker<'_>,
+        w: &mut impl Sink,
         cx: &Container,
         data: &[u8],
         first: usize,
@@ -288,7 +288,7 @@ impl<'l> Tree<'l> {
     /// mark was among them.
     fn entries(
         &mut self,
-        w: &mut Walker<'_>,
+        w: &mut impl Sink,
         cx: &Container,
         bytes: &[u8],
     ) -> Result<(Vec<usize>, bool), Failure> {

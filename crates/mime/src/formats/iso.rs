@@ -2,7 +2,7 @@
 //! image in memory. Rock Ridge and UDF-only images are read by their ISO 9660 names.
 
 use crate::formats::{le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 const SECTOR: usize = 2048;
 /// Deepest directory followed.
@@ -24,7 +24,7 @@ struct Record<'d> {
     name: &'d [u8],
 }
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let (root, block, joliet) =
         root_record(data).ok_or_else(|| Failure::corrupt("iso9660", "no volume descriptor"))?;
     let mut volume = Volume {
@@ -70,7 +70,7 @@ fn parse_record(rec: &[u8]) -> Option<Record<'_>> {
 }
 
 fn walk_dir(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     vol: &mut Volume<'_>,
     dir: &Record<'_>,
@@ -112,7 +112,7 @@ fn walk_dir(
 }
 
 fn file(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     vol: &Volume<'_>,
     rec: &Record<'_>,

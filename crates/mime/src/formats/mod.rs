@@ -1,5 +1,5 @@
 //! Container formats. Each module opens one format from bytes in memory and hands every
-//! member to [`Walker::member`]; none touches the file system.
+//! member to [`Sink::member`] (the walker); none touches the file system.
 
 mod arj;
 mod cab;
@@ -15,12 +15,107 @@ mod tar;
 mod tnef;
 mod zip;
 
+use std::io::Read;
+
+use quarantd_core::PartPath;
+
+use crate::cap::Unpacked;
 use crate::detect::Kind;
-use crate::walk::{Container, Failure, Walker};
+use crate::limits::Cap;
+
+/// What a format reader hands its findings to, and asks its budget of (ripgrep's `Sink`
+/// pattern): the walker implements it; the formats know nothing else of the walk, so the
+/// module graph goes one way, `walk` → `formats`.
+pub(crate) trait Sink {
+    /// Records a member of `cx` and opens it in turn; `Err(Stopped)` when a limit says the
+    /// container's walk must end.
+    fn member(&mut self, cx: &Container, member: Member) -> Result<(), Failure>;
+    /// Unpacks a decoder through the one capped reader and charges the account.
+    fn unpack(&mut self, reader: impl Read, packed: u64, size_hint: u64) -> Unpacked;
+    /// Charges bytes unpacked by a decoder outside [`Sink::unpack`].
+    fn charge(&mut self, out: Unpacked) -> Unpacked;
+    /// The cap for unpacking a member of `packed` bytes.
+    fn cap(&self, packed: u64) -> Cap;
+    /// One step of a loop over the structure of `cx` that does not yield a member every
+    /// time: `Err(Stopped)`, with `cx` marked, once the message's time is up.
+    fn step(&mut self, cx: &Container) -> Result<(), Failure>;
+    /// Labels the part at `at` `unscannable` with `reason`.
+    fn mark(&mut self, at: usize, reason: String);
+}
+
+/// Why a container could not be opened completely.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The container is damaged: `"corrupt zip: ..."`.
+    Corrupt(String),
+    /// The container's directory itself is encrypted (no names are readable).
+    Encrypted(String),
+    /// A limit stopped the walk; the reason is already recorded.
+    Stopped,
+}
+
+impl Failure {
+    pub fn corrupt(kind: &str, error: impl std::fmt::Display) -> Self {
+        Failure::Corrupt(format!("corrupt {kind}: {error}"))
+    }
+}
+
+/// A member found in a container, before it becomes a part.
+#[derive(Debug, Default)]
+pub(crate) struct Member {
+    /// The name as the container stores it (never used as a file system path).
+    pub name: String,
+    /// The unpacked content, or as much of it as was unpacked.
+    pub content: Unpacked,
+    /// The member is encrypted: its content is not available.
+    pub encrypted: bool,
+}
+
+impl Member {
+    pub fn new(name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        Member {
+            name: name.into(),
+            content: Unpacked {
+                bytes,
+                ..Unpacked::default()
+            },
+            encrypted: false,
+        }
+    }
+
+    pub fn unpacked(name: impl Into<String>, content: Unpacked) -> Self {
+        Member {
+            name: name.into(),
+            content,
+            encrypted: false,
+        }
+    }
+
+    pub fn encrypted(name: impl Into<String>) -> Self {
+        Member {
+            name: name.into(),
+            encrypted: true,
+            ..Member::default()
+        }
+    }
+}
+
+/// Where the members of the container being opened go.
+#[derive(Debug, Clone)]
+pub(crate) struct Container {
+    /// Index of the container's part.
+    pub at: usize,
+    /// Path its members are named below.
+    pub base: PartPath,
+    /// Nesting depth of its members.
+    pub depth: usize,
+    /// A short name of the format, for reasons (`"zip"`).
+    pub kind: &'static str,
+}
 
 /// Opens `data`, known to be of `kind`, as the container `cx`.
 pub(crate) fn open(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     kind: Kind,
     data: &[u8],
@@ -42,28 +137,4 @@ pub(crate) fn open(
     }
 }
 
-/// Reads a little-endian `u16` at `at`.
-pub(crate) fn le16(data: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?))
-}
-
-/// Reads a little-endian `u32` at `at`.
-pub(crate) fn le32(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// A zero-terminated byte string at `at`, and the offset after its terminator.
-pub(crate) fn cstr(data: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let rest = data.get(at..)?;
-    let len = rest.iter().position(|&b| b == 0)?;
-    Some((&rest[..len], at + len + 1))
-}
-
-/// Bytes in an 8-bit legacy encoding (names in old archives): ASCII as is, the rest as
-/// Latin-1, which never fails.
-pub(crate) fn latin1(bytes: &[u8]) -> String {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => bytes.iter().map(|&b| b as char).collect(),
-    }
-}
+pub(crate) use crate::bytes::{cstr, latin1, le16, le32};

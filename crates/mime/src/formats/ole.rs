@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use cfb::CompoundFile;
 
 use crate::formats::{cstr, latin1, le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 type Cfb<'d> = CompoundFile<Cursor<&'d [u8]>>;
 
@@ -22,7 +22,7 @@ const MAX_ENTRIES: usize = 100_000;
 /// Most embedded documents (object storages) copied out of one compound file.
 const MAX_OBJECTS: usize = 1000;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut file = CompoundFile::open(Cursor::new(data)).map_err(|e| Failure::corrupt("ole", e))?;
     let entries: Vec<(PathBuf, bool)> = file
         .walk()
@@ -55,7 +55,7 @@ fn name_of(path: &Path) -> String {
 }
 
 fn stream(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     file: &mut Cfb<'_>,
     path: &Path,
@@ -87,7 +87,7 @@ fn stream(
 }
 
 /// A package stream: the packaged file under its own name below the stream's storage.
-fn native(w: &mut Walker<'_>, cx: &Container, path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+fn native(w: &mut impl Sink, cx: &Container, path: &Path, bytes: &[u8]) -> Result<(), Failure> {
     let dir = path.parent().map(name_of).unwrap_or_default();
     let prefix = if dir.is_empty() {
         String::new()
@@ -125,7 +125,7 @@ pub(crate) fn package(data: &[u8], size_header: bool) -> Option<(String, &[u8])>
 /// PowerPoint keeps embedded objects in `ExOleObjStg` records (zlib-compressed when the
 /// record instance is 1) of the `PowerPoint Document` stream.
 fn powerpoint(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     path: &Path,
     stream: &[u8],
@@ -198,7 +198,7 @@ fn document_storages(entries: &[(PathBuf, bool)]) -> HashSet<&Path> {
 /// Copies the storage that `entries` starts with, and everything below it (the entries
 /// that follow it in the walk's depth-first order), into a new compound file.
 fn copy_storage(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     file: &mut Cfb<'_>,
     entries: &[(PathBuf, bool)],
 ) -> crate::cap::Unpacked {
@@ -229,7 +229,7 @@ fn copy_storage(
 }
 
 fn copy_stream(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     file: &mut Cfb<'_>,
     from: &Path,
     out: &mut CompoundFile<Cursor<Vec<u8>>>,

@@ -6,7 +6,7 @@
 //! PDF `unscannable` here (time, or more keywords than [`MAX_KEYWORDS`]).
 
 use crate::cap;
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 /// Most embedded files taken from one document.
 const MAX_FILES: usize = 1000;
@@ -18,7 +18,7 @@ const MAX_KEYWORDS: usize = 2_000_000;
 /// How far after `/EF` its `/F N G R` reference is looked for.
 const EF_WINDOW: usize = 256;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let Some(index) = Index::new(data) else {
         w.mark(
             cx.at,
@@ -186,7 +186,7 @@ fn direct_length(dict: &[u8]) -> Option<usize> {
 /// (embedded file object number, name) from every file specification with `/EF`; each
 /// object is looked at once.
 fn filespec_names(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     data: &[u8],
     index: &Index,

@@ -6,7 +6,7 @@
 use rars::{ArchiveMember, ArchiveReadOptions, ArchiveReader, ErrorKind, ExtractionDecision};
 
 use crate::cap::CappedSink;
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 /// Largest RAR 5 dictionary accepted.
 const MAX_DICTIONARY: u64 = 256 * 1024 * 1024;
@@ -19,7 +19,7 @@ struct Seen {
     sink: Option<CappedSink>,
 }
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let options = ArchiveReadOptions::new().with_max_header_count(MAX_HEADERS);
     let archive = ArchiveReader::read_with_options(data, options).map_err(header_failure)?;
     let mut seen: Vec<Seen> = Vec::new();
@@ -46,7 +46,7 @@ pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<()
 }
 
 fn decide(
-    w: &Walker<'_>,
+    w: &impl Sink,
     member: &ArchiveMember,
     packed: u64,
     seen: &mut Vec<Seen>,

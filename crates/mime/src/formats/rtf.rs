@@ -3,12 +3,12 @@
 //! native data (often an OLE compound file, opened in turn).
 
 use crate::formats::{latin1, le32, ole};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 /// Most objects taken from one document.
 const MAX_OBJECTS: usize = 1000;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut from = 0;
     let mut count = 0;
     while let Some(found) = data.get(from..).and_then(|rest| find(rest, b"\\objdata")) {

@@ -8,12 +8,12 @@ use std::io::{Cursor, Read};
 
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
 
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 /// Most decoder memory (dictionary, model) per block, in KiB.
 const MAX_DECODER_MEMORY_KB: usize = 256 * 1024;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut source = Cursor::new(data);
     let password = Password::empty();
     let archive = Archive::read_with_memory_limit(&mut source, &password, MAX_DECODER_MEMORY_KB)
@@ -77,7 +77,7 @@ fn block_files(archive: &Archive, block: usize) -> impl Iterator<Item = &Archive
 }
 
 fn list_encrypted(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     archive: &Archive,
     block: usize,
@@ -91,7 +91,7 @@ fn list_encrypted(
 }
 
 fn decode_block(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     archive: &Archive,
     block: usize,

@@ -4,10 +4,10 @@
 use crate::cap;
 use crate::detect::Kind;
 use crate::formats::cstr;
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 pub(crate) fn open(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     cx: &Container,
     kind: Kind,
     data: &[u8],

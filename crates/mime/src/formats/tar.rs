@@ -1,8 +1,8 @@
 //! tar archives (POSIX, GNU, v7) with the `tar` crate, from memory.
 
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut archive = tar::Archive::new(data);
     let entries = archive.entries().map_err(|e| Failure::corrupt("tar", e))?;
     for entry in entries {

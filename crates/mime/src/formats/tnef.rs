@@ -5,7 +5,7 @@
 //! properties (`attAttachment`, `PR_ATTACH_LONG_FILENAME`) wins over the title when present.
 
 use crate::formats::{cstr, latin1, le16, le32};
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 const LVL_ATTACHMENT: u8 = 2;
 const ATT_ATTACH_REND_DATA: u32 = 0x0006_9002;
@@ -22,7 +22,7 @@ struct Attachment<'d> {
     data: Option<&'d [u8]>,
 }
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let (attachments, truncated) = attachments(data);
     for (index, att) in attachments.into_iter().enumerate() {
         let name = att

@@ -10,11 +10,11 @@ use zip::read::ZipArchive;
 use zip::CompressionMethod;
 
 use crate::cap;
-use crate::walk::{Container, Failure, Member, Walker};
+use crate::formats::{Container, Failure, Member, Sink};
 
 type Archive<'d> = ZipArchive<Cursor<&'d [u8]>>;
 
-pub(crate) fn open(w: &mut Walker<'_>, cx: &Container, data: &[u8]) -> Result<(), Failure> {
+pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> {
     let mut archive = ZipArchive::new(Cursor::new(data)).map_err(|e| Failure::corrupt("zip", e))?;
     let document = is_document(&archive);
     for index in 0..archive.len() {
@@ -58,12 +58,7 @@ fn is_embedding(name: &str) -> bool {
     name.contains("/embeddings/") || odf_object
 }
 
-fn read_member(
-    w: &mut Walker<'_>,
-    archive: &mut Archive<'_>,
-    index: usize,
-    name: String,
-) -> Member {
+fn read_member(w: &mut impl Sink, archive: &mut Archive<'_>, index: usize, name: String) -> Member {
     let (encrypted, method, packed, size) = match archive.by_index_raw(index) {
         Ok(f) => (
             f.encrypted(),
@@ -87,7 +82,7 @@ fn read_member(
 
 /// zstd members (method 93), decoded with the pure-Rust decoder from the raw data.
 fn zstd_member(
-    w: &mut Walker<'_>,
+    w: &mut impl Sink,
     archive: &mut Archive<'_>,
     index: usize,
     name: String,
