@@ -126,6 +126,21 @@ fn fat_subdirectory_that_contains_itself_is_corrupt() {
 }
 
 #[test]
+fn fat_boot_sector_claiming_billions_of_clusters_costs_nothing() {
+    // Sector count 0 in the 16-bit field, four billion in the 32-bit one.
+    let mut image = floppy(0xfff, &[]);
+    image[19..21].copy_from_slice(&0u16.to_le_bytes());
+    image[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
+    let limits = Limits {
+        max_time: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let d = decompose_file(&image, Some("floppy.img"), &limits);
+    let why = reason(&d).unwrap_or_default();
+    assert!(!why.contains("time limit"), "{why}");
+}
+
+#[test]
 fn fat_files_are_still_read() {
     let mut image = floppy(0xfff, &[dir_entry(b"A       TXT", 0x20, 0)]);
     image[19 * 512 + 32..19 * 512 + 64].copy_from_slice(&dir_entry(b"B       TXT", 0x20, 0));

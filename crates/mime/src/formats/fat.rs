@@ -126,13 +126,21 @@ impl Layout {
             let at = (reserved + fats * fat_size) * bytes_per_sector;
             (at, root_entries)
         });
+        // The type follows the declared count (as in `fatfs`); the clusters looked at are
+        // those the image and its table can hold, so a boot sector claiming four billion
+        // clusters costs nothing.
+        let data_at = first_data * bytes_per_sector;
+        let in_image =
+            data.len().saturating_sub(data_at) / (bytes_per_sector * sectors_per_cluster);
+        let in_table = fat_size * bytes_per_sector * 8 / bits as usize;
+        let clusters = clusters.min(in_image + 1).min(in_table.saturating_sub(2));
         Some(Layout {
             bytes_per_sector,
             sectors_per_cluster,
             fat_at: reserved * bytes_per_sector,
             bits,
             clusters,
-            data_at: first_data * bytes_per_sector,
+            data_at,
             fixed_root,
             root_cluster: le32(data, 44).map_or(0, |c| (c & 0x0fff_ffff) as usize),
         })
