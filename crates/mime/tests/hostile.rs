@@ -194,3 +194,26 @@ fn every_container_format_stops_at_the_deadline() {
         );
     }
 }
+
+#[test]
+fn cab_folders_sharing_their_blocks_are_refused_before_they_are_walked() {
+    // CFHEADER: 1,000 folders, no files; every folder claims 65,535 blocks at offset 0.
+    let folders = 1000u16;
+    let mut cab = b"MSCF\0\0\0\0".to_vec();
+    cab.extend_from_slice(&[0; 8]); // cbCabinet, reserved2
+    cab.extend_from_slice(&0u32.to_le_bytes()); // coffFiles
+    cab.extend_from_slice(&[0; 4]);
+    cab.extend_from_slice(&[3, 1]); // version
+    cab.extend_from_slice(&folders.to_le_bytes());
+    cab.extend_from_slice(&0u16.to_le_bytes()); // files
+    cab.extend_from_slice(&[0; 6]); // flags, set id, index
+    for _ in 0..folders {
+        cab.extend_from_slice(&0u32.to_le_bytes());
+        cab.extend_from_slice(&u16::MAX.to_le_bytes());
+        cab.extend_from_slice(&0u16.to_le_bytes());
+    }
+    cab.resize(1024 * 1024, 0);
+    let d = decompose_file(&cab, Some("x.cab"), &Limits::default());
+    let why = reason(&d).unwrap_or_default();
+    assert!(why.contains("claim"), "{why}");
+}

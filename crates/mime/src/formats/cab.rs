@@ -45,6 +45,16 @@ fn check(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(), Failure> 
     let Some(table) = Tables::read(data) else {
         return Ok(());
     };
+    // Every block header takes 8 bytes or more, so a cabinet whose folders claim more
+    // blocks than fit in it has folders sharing them: refused, or 65,535 folders could each
+    // walk the same blocks.
+    let claimed: usize = table.folders.iter().map(|&(_, blocks)| blocks).sum();
+    if claimed > data.len() / 8 + 1 {
+        return Err(Failure::corrupt(
+            "cab",
+            format!("the folders claim {claimed} data blocks, more than the cabinet can hold"),
+        ));
+    }
     let mut totals = Vec::with_capacity(table.folders.len());
     for &(first_block, blocks) in &table.folders {
         totals.push(folder_size(
