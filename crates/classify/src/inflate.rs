@@ -1,19 +1,15 @@
 //! The one place this crate inflates a raw zlib stream (PowerPoint's compressed
-//! `ExOleObjStg`), always under a byte cap. Zip members are read through the `zip` crate
-//! under [`crate::limits::MAX_ZIP_MEMBER`] and [`crate::limits::MAX_ZIP_TOTAL`].
+//! `ExOleObjStg`, ActiveMime), always under a byte cap, through `quarantd-mime`'s one capped
+//! reader (`quarantd_mime::inflate_zlib`). Zip members are read through the `zip` crate under
+//! [`crate::limits::MAX_ZIP_MEMBER`] and [`crate::limits::MAX_ZIP_TOTAL`].
 //!
 //! Both also draw on the message's [`Budget`]: bytes inflated by all parts together, and a
 //! deadline. The budget of the message being classified is kept for the length of one
 //! [`scoped`] call on the classifying thread (classification is synchronous and never
 //! leaves that thread), so that every nested analyser — an OLE file in a zip in an XML
 //! part — draws on it without each signature carrying it.
-//!
-//! The workspace `clippy.toml` reserves the decoders' constructors for `quarantd-mime`'s
-//! capped wrapper, which that crate keeps private; classification needs only this small
-//! in-memory case and must not depend on the decomposition, so it is allowed here alone.
 
 use std::cell::Cell;
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// What classification may spend on one message, all parts together.
@@ -120,13 +116,9 @@ pub(crate) fn take_cut() -> Option<String> {
 /// Inflates a zlib stream, at most `cap` bytes out. A stream that ends early or has no
 /// checksum (PowerPoint often writes them so) yields what inflated before the error;
 /// `None` when nothing did.
-#[allow(clippy::disallowed_methods)]
 pub(crate) fn zlib(data: &[u8], cap: u64) -> Option<Vec<u8>> {
     let allowed = allowance(cap);
-    let mut out = Vec::new();
-    let result = flate2::read::ZlibDecoder::new(data)
-        .take(allowed)
-        .read_to_end(&mut out);
-    charge(out.len() as u64, allowed, cap);
-    (result.is_ok() || !out.is_empty()).then_some(out)
+    let out = quarantd_mime::inflate_zlib(data, allowed);
+    charge(out.as_ref().map_or(0, |o| o.len() as u64), allowed, cap);
+    out
 }

@@ -92,6 +92,20 @@ pub fn format_names() -> impl Iterator<Item = &'static str> {
     forced::format_names()
 }
 
+/// Inflates a zlib stream through the one capped reader: at most `cap` bytes out, and what
+/// inflated before an error (a stream without its checksum, as PowerPoint writes them).
+/// `None` when nothing inflated. For `quarantd-classify`, which inflates small embedded
+/// streams for its own look and must not construct decoders itself.
+pub fn inflate_zlib(data: &[u8], cap: u64) -> Option<Vec<u8>> {
+    let limit = limits::Cap {
+        bytes: cap,
+        reason: String::new(),
+        deadline: None,
+    };
+    let out = cap::zlib(data, &limit, 0);
+    (out.error.is_none() || !out.bytes.is_empty()).then_some(out.bytes)
+}
+
 /// The part at `path` of the message `raw`, decomposed under `limits`: what
 /// `quarantine show --part PATH` shows of a held message.
 pub fn find_part(raw: &[u8], path: &str, limits: &Limits) -> Option<quarantd_core::PartData> {
