@@ -97,18 +97,6 @@ fn boundsheet(sheet_type: u8) -> (u16, Vec<u8>) {
     (0x0085, vec![0, 0, 0, 0, 0, sheet_type, 1, 0, b'S'])
 }
 
-/// A zip of stored members.
-fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, data) in members {
-        writer.start_file(*name, options).expect("start");
-        writer.write_all(data).expect("write");
-    }
-    writer.finish().expect("finish").into_inner()
-}
-
 /// Sets the "encrypted" flag of every local and central header (the data stays plain:
 /// enough for a detector that must judge by the flags).
 fn mark_encrypted(mut zip: Vec<u8>) -> Vec<u8> {
@@ -359,7 +347,7 @@ fn zip_detectors() {
     run(vec![
         case(
             "clean docx",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_DOCX),
                 ("word/document.xml", b"<w:document/>"),
             ]),
@@ -368,7 +356,7 @@ fn zip_detectors() {
         ),
         case(
             "docx DDE split across runs",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_DOCX),
                 ("word/document.xml", split_dde),
             ]),
@@ -377,7 +365,7 @@ fn zip_detectors() {
         ),
         case(
             "xlsm with VBA",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_XLSM),
                 ("xl/vbaProject.bin", &vba_project),
             ]),
@@ -386,7 +374,7 @@ fn zip_detectors() {
         ),
         case(
             "xlsx macro sheet",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_XLSX),
                 ("xl/macrosheets/sheet1.xml", b"<xm:macrosheet/>"),
             ]),
@@ -395,7 +383,7 @@ fn zip_detectors() {
         ),
         case(
             "xlsx ddeLink",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_XLSX),
                 (
                     "xl/externalLinks/externalLink1.xml",
@@ -407,7 +395,7 @@ fn zip_detectors() {
         ),
         case(
             "xlsx DDE cell formula",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_XLSX),
                 (
                     "xl/worksheets/sheet1.xml",
@@ -419,7 +407,7 @@ fn zip_detectors() {
         ),
         case(
             "clean xlsx",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("[Content_Types].xml", CONTENT_TYPES_XLSX),
                 (
                     "xl/worksheets/sheet1.xml",
@@ -431,7 +419,7 @@ fn zip_detectors() {
         ),
         case(
             "jar",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n"),
                 ("a/B.class", b"\xca\xfe\xba\xbe"),
             ]),
@@ -440,19 +428,22 @@ fn zip_detectors() {
         ),
         case(
             "plain zip",
-            zip(&[("a.txt", b"hello"), ("b.pdf", b"%PDF-1.4")]),
+            quarantd_testkit::stored_zip(&[("a.txt", b"hello"), ("b.pdf", b"%PDF-1.4")]),
             "application/zip",
             &[],
         ),
         case(
             "zip with every entry encrypted",
-            mark_encrypted(zip(&[("a.txt", b"hello"), ("b.txt", b"x")])),
+            mark_encrypted(quarantd_testkit::stored_zip(&[
+                ("a.txt", b"hello"),
+                ("b.txt", b"x"),
+            ])),
             "application/zip",
             &[Label::Encrypted],
         ),
         case(
             "odt",
-            zip(&[
+            quarantd_testkit::stored_zip(&[
                 ("mimetype", b"application/vnd.oasis.opendocument.text"),
                 ("content.xml", b"<x/>"),
             ]),
@@ -473,7 +464,7 @@ fn names_and_declared_types() {
         labels,
     };
     let pe_type = "application/vnd.microsoft.portable-executable";
-    let docx = zip(&[
+    let docx = quarantd_testkit::stored_zip(&[
         ("[Content_Types].xml", CONTENT_TYPES_DOCX),
         ("word/document.xml", b"<w:document/>"),
     ]);

@@ -172,34 +172,6 @@ fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-/// A zip with one stored member.
-fn zip(name: &str, data: &[u8]) -> Vec<u8> {
-    let (crc, len, nlen) = (crc32(data), data.len() as u32, name.len() as u16);
-    let mut out = Vec::new();
-    out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x21\x00");
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&nlen.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(data);
-    let central_at = out.len() as u32;
-    out.extend_from_slice(b"PK\x01\x02\x14\x00\x14\x00\x00\x00\x00\x00\x00\x00\x21\x00");
-    out.extend_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&nlen.to_le_bytes());
-    out.extend_from_slice(&[0; 16]);
-    out.extend_from_slice(name.as_bytes());
-    let central_len = out.len() as u32 - central_at;
-    out.extend_from_slice(b"PK\x05\x06\x00\x00\x00\x00\x01\x00\x01\x00");
-    out.extend_from_slice(&central_len.to_le_bytes());
-    out.extend_from_slice(&central_at.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out
-}
-
 /// A 7z archive with one member stored with the Copy coder.
 fn seven_z(name: &str, data: &[u8]) -> Vec<u8> {
     assert!(data.len() < 0x4000 && name.len() < 50);
@@ -274,7 +246,11 @@ async fn viruses_are_held_bare_zipped_in_7z_and_nested() {
         ),
         (
             "eicar-zip",
-            with_attachment("e2", "eicar.zip", &zip("eicar.com", &eicar)),
+            with_attachment(
+                "e2",
+                "eicar.zip",
+                &quarantd_testkit::stored_zip(&[("eicar.com", eicar.as_slice())]),
+            ),
             "Test.EICAR-Body",
         ),
         (
@@ -487,7 +463,11 @@ async fn signatures_added_later_are_detected_without_a_restart() {
     ]);
     let member = send(
         &daemon,
-        &with_attachment("m", "i.zip", &zip("invoice42.scr", b"MZ harmless")),
+        &with_attachment(
+            "m",
+            "i.zip",
+            &quarantd_testkit::stored_zip(&[("invoice42.scr", b"MZ harmless")]),
+        ),
     )
     .await;
     assert_eq!(member.code, 250, "{member}");
@@ -570,7 +550,11 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     );
     let zipped = send(
         &daemon,
-        &with_attachment("r", "i.zip", &zip("inv123.exe", b"MZ")),
+        &with_attachment(
+            "r",
+            "i.zip",
+            &quarantd_testkit::stored_zip(&[("inv123.exe", b"MZ")]),
+        ),
     )
     .await;
     // An inbound virus is held silently (no 554 that Postfix would bounce).
@@ -591,7 +575,11 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     ]);
     let cased = send(
         &daemon,
-        &with_attachment("c", "c.zip", &zip("Invoice7.Scr", b"MZ")),
+        &with_attachment(
+            "c",
+            "c.zip",
+            &quarantd_testkit::stored_zip(&[("Invoice7.Scr", b"MZ")]),
+        ),
     )
     .await;
     assert_eq!(cased.code, 250, "{cased}");
@@ -634,7 +622,11 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     assert!(!list.contains("Site.Test.Dead"), "{list}");
     let short = send(
         &daemon,
-        &with_attachment("x", "x.zip", &zip("x1.exe", b"MZ")),
+        &with_attachment(
+            "x",
+            "x.zip",
+            &quarantd_testkit::stored_zip(&[("x1.exe", b"MZ")]),
+        ),
     )
     .await;
     assert_eq!(

@@ -9,7 +9,7 @@
 //! * [`Client`] is a tiny SMTP client for driving a server from tests
 //!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
 //!
-//! * [`base64_lines`] encodes attachments for the messages tests build.
+//! * [`base64_lines`] and [`stored_zip`] build attachments for the messages tests send.
 //!
 //! This crate is meant to be used only as a dev-dependency.
 //!
@@ -46,6 +46,6 @@ mod sink;
 pub use clamd::Clamd;
 
 pub use client::{dot_stuff, Client, Reply};
-pub use encode::base64_lines;
+pub use encode::{base64_lines, stored_zip};
 pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};
