@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{message, Daemon, Extra};
 use quarantd_core::Decomposed;
-use quarantd_pipeline::{Decompose, StageError, Stages};
+use quarantd_pipeline::{Decompose, StageError};
 use quarantd_smtp::ShutdownSignal;
 use quarantd_testkit::{Client, Sink, SinkConfig};
 
@@ -279,33 +279,17 @@ async fn protocol_errors_get_clear_replies() {
     assert_eq!(c.cmd("QUIT").await.unwrap().code, 221);
 }
 
-/// `serve::run` in this process on `raw` (listening on a free port, relaying to `sink`) with
-/// `decompose` as its decomposition stage: the address, the shutdown signal and the task.
+/// `serve::run` in this process on `raw` with `decompose` as its decomposition stage.
 async fn serve_with(
     sink: &Sink,
-    mut raw: quarantd::config::RawConfig,
+    raw: quarantd::config::RawConfig,
     decompose: Box<dyn Decompose>,
 ) -> (
     std::net::SocketAddr,
     ShutdownSignal,
     tokio::task::JoinHandle<()>,
 ) {
-    raw.server.listen = "127.0.0.1:0".into();
-    raw.relay.address = sink.addr().to_string();
-    let settings = raw.validate("test").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut stages = Stages::standard(settings.mime_limits.clone());
-    stages.decompose = decompose;
-    let shutdown = ShutdownSignal::new();
-    let server = tokio::spawn(quarantd::serve::run(
-        settings,
-        listener,
-        stages,
-        None,
-        shutdown.clone(),
-    ));
-    (addr, shutdown, server)
+    common::serve_in_process(sink.addr(), raw, |s| s.decompose = decompose, None).await
 }
 
 /// Fault injection: a decomposer that panics on a marker, otherwise the real one.

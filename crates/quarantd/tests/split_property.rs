@@ -25,9 +25,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use quarantd::hold::StoreHold;
 use quarantd_core::{Action, Envelope, Scanned, Verdict};
-use quarantd_pipeline::{Decide, Held, Hold, HoldError, HoldFuture, Plan, Stages};
+use quarantd_pipeline::{Decide, Held, Hold, HoldError, HoldFuture, Plan};
 use quarantd_policy::{Group, RawDomainPolicy, RawPolicy};
-use quarantd_smtp::ShutdownSignal;
 use quarantd_store::{ListFilter, Store};
 use quarantd_testkit::{Client, Sink, SinkConfig};
 
@@ -303,22 +302,11 @@ async fn run_case(ctx: &Ctx, n: usize, case: &Case) -> Observed {
     })
     .await
     .unwrap();
-    let mut raw = quarantd::config::RawConfig::default();
-    raw.server.listen = "127.0.0.1:0".into();
-    raw.relay.address = sink.addr().to_string();
-    let settings = raw.validate("test").unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut stages = Stages::standard(settings.mime_limits.clone());
-    stages.decide = Box::new(Scripted(Arc::clone(&ctx.case)));
-    let shutdown = ShutdownSignal::new();
-    let server = tokio::spawn(quarantd::serve::run(
-        settings,
-        listener,
-        stages,
-        Some(Arc::clone(&ctx.hold)),
-        shutdown.clone(),
-    ));
+    let raw = quarantd::config::RawConfig::default();
+    let scripted = Box::new(Scripted(Arc::clone(&ctx.case)));
+    let hold: Arc<dyn Hold> = Arc::clone(&ctx.hold);
+    let (addr, shutdown, server) =
+        common::serve_in_process(sink.addr(), raw, |s| s.decide = scripted, Some(hold)).await;
 
     let sender = format!("case{n}@sender.test");
     let mut client = Client::connect(addr).await.unwrap();

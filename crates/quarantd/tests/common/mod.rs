@@ -264,3 +264,36 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `serve::run` in this test's process on `raw` (listening on a free port, relaying to
+/// `relay`), with `stages` changed by `inject` (fault injection, scripted decisions) and
+/// `quarantine` as the hold: the address, the shutdown signal and the server's task.
+pub async fn serve_in_process(
+    relay: SocketAddr,
+    mut raw: quarantd::config::RawConfig,
+    inject: impl FnOnce(&mut quarantd_pipeline::Stages),
+    quarantine: Option<Arc<dyn quarantd_pipeline::Hold>>,
+) -> (
+    SocketAddr,
+    quarantd_smtp::ShutdownSignal,
+    tokio::task::JoinHandle<()>,
+) {
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.relay.address = relay.to_string();
+    let settings = raw.validate("test").expect("test config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("free port");
+    let addr = listener.local_addr().expect("bound");
+    let mut stages = quarantd_pipeline::Stages::standard(settings.mime_limits.clone());
+    inject(&mut stages);
+    let shutdown = quarantd_smtp::ShutdownSignal::new();
+    let server = tokio::spawn(quarantd::serve::run(
+        settings,
+        listener,
+        stages,
+        quarantine,
+        shutdown.clone(),
+    ));
+    (addr, shutdown, server)
+}
