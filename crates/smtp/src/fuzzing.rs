@@ -98,6 +98,7 @@ mod tests {
             &b"MAIL FROM:<a@example.org> ENVID=id\xc3\xa9\r\n"[..],
             b"RCPT TO:<b@example.net> ORCPT=rfc822;b@example.net\x8d\r\n",
             b"RCPT TO:<b@example.net> orcpt=rfc822;\xef\xbf\xbd\r\n",
+            b"RCPT TO:<b@example.net>ORCPT=rfc822;b\xd2\xd2TP\r\n",
         ] {
             let reply = command(line).expect_err("refused");
             assert_eq!(reply.code, 501, "{reply}");

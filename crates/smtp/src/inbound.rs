@@ -851,17 +851,26 @@ pub(crate) fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply
 /// The DSN parameters of a command line (`ENVID=`, `ORCPT=`) must be xtext, which is ASCII:
 /// `smtp-proto` decodes each `+XX` to the character U+00XX and raw bytes as UTF-8, so a raw
 /// non-ASCII byte could not go downstream as the byte it came in as.
+/// Every place the parameter name appears counts, not only after a space: `smtp-proto`
+/// takes `<addr>ORCPT=...` too. The line is bounded by `max_line_length`.
 pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
-    for word in line.split(|&b| b == b' ') {
-        for name in ["ENVID=", "ORCPT="] {
-            let is_param = word
-                .get(..name.len())
-                .is_some_and(|w| w.eq_ignore_ascii_case(name.as_bytes()));
-            if is_param && !word.is_ascii() {
-                let name = &name[..name.len() - 1];
+    for name in ["ENVID=", "ORCPT="] {
+        let n = name.len();
+        for at in (0..line.len().saturating_sub(n - 1))
+            .filter(|&at| line[at..at + n].eq_ignore_ascii_case(name.as_bytes()))
+        {
+            let value = &line[at + n..];
+            let end = value
+                .iter()
+                .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+                .unwrap_or(value.len());
+            if !value[..end].is_ascii() {
                 return Err(Reply::new(
                     501,
-                    format!("5.5.4 {name} must be xtext (ASCII, other bytes as +XX)"),
+                    format!(
+                        "5.5.4 {} must be xtext (ASCII, other bytes as +XX)",
+                        &name[..n - 1]
+                    ),
                 ));
             }
         }
