@@ -848,9 +848,10 @@ pub(crate) fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply
     Ok(attrs)
 }
 
-/// The DSN parameters of a command line (`ENVID=`, `ORCPT=`) must be xtext, which is ASCII:
+/// The DSN parameters of a command line (`ENVID=`, `ORCPT=`) must be xtext, printable ASCII:
 /// `smtp-proto` decodes each `+XX` to the character U+00XX and raw bytes as UTF-8, so a raw
-/// non-ASCII byte could not go downstream as the byte it came in as.
+/// 8-bit or control byte could not go downstream as the byte it came in as (and grows to
+/// three when encoded, past ENVID's 100 characters).
 /// Every place the parameter name appears counts, not only after a space: `smtp-proto`
 /// takes `<addr>ORCPT=...` too. The line is bounded by `max_line_length`.
 pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
@@ -862,9 +863,11 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
             let value = &line[at + n..];
             let end = value
                 .iter()
-                .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+                .position(|&b| matches!(b, b' ' | b'\n'))
                 .unwrap_or(value.len());
-            if !value[..end].is_ascii() {
+            let value = value[..end].strip_suffix(b"\r").unwrap_or(&value[..end]);
+            // xtext: printable ASCII; everything else (controls, raw 8-bit) as `+XX`.
+            if !value.iter().all(|b| (b'!'..=b'~').contains(b)) {
                 return Err(Reply::new(
                     501,
                     format!(
