@@ -100,6 +100,8 @@ mod tests {
             b"RCPT TO:<b@example.net> orcpt=rfc822;\xef\xbf\xbd\r\n",
             b"RCPT TO:<b@example.net>ORCPT=rfc822;b\xd2\xd2TP\r\n",
             b"MAIL FROM:<a@example.org> ENVID=QQ+8B314\r\x0f\x0f\x0f\r\n",
+            b"RCPT TO:<b@example.net> ORCPT=rfc822;b+ NOTI\r\r\xffPORT\r\n",
+            b"RCPT TO:<b@example.net> ORCPT=rfc822;a=b@example.net\r\n",
         ] {
             let reply = command(line).expect_err("refused");
             assert_eq!(reply.code, 501, "{reply}");

@@ -866,8 +866,7 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
                 .position(|&b| matches!(b, b' ' | b'\n'))
                 .unwrap_or(value.len());
             let value = value[..end].strip_suffix(b"\r").unwrap_or(&value[..end]);
-            // xtext: printable ASCII; everything else (controls, raw 8-bit) as `+XX`.
-            if !value.iter().all(|b| (b'!'..=b'~').contains(b)) {
+            if !is_xtext(value) {
                 return Err(Reply::new(
                     501,
                     format!(
@@ -879,6 +878,27 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
         }
     }
     Ok(())
+}
+
+/// RFC 3461 xtext: printable ASCII except `+` and `=`, which only stand as `+XX` (two hex
+/// digits) — as does every other byte. A `+` without its two digits would make `smtp-proto`
+/// read on past the end of the parameter.
+fn is_xtext(value: &[u8]) -> bool {
+    let mut bytes = value.iter();
+    while let Some(&b) = bytes.next() {
+        match b {
+            b'+' => {
+                let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(bytes.next()) && hex(bytes.next())) {
+                    return false;
+                }
+            }
+            b'=' => return false,
+            b'!'..=b'~' => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 pub(crate) fn mail_params(from: &smtp_proto::MailFrom<String>) -> MailParams {
