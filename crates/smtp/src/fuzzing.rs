@@ -40,6 +40,7 @@ pub fn command(line: &[u8]) -> Result<Command, Reply> {
         return inbound::parse_xforward(line).map(Command::XForward);
     }
     inbound::dsn_params_are_xtext(line)?;
+    inbound::addresses_are_text(line)?;
     let request = Request::parse(&mut line.iter())
         .map_err(inbound::parse_error_reply)?
         .into_owned();
@@ -102,6 +103,8 @@ mod tests {
             b"MAIL FROM:<a@example.org> ENVID=QQ+8B314\r\x0f\x0f\x0f\r\n",
             b"RCPT TO:<b@example.net> ORCPT=rfc822;b+ NOTI\r\r\xffPORT\r\n",
             b"RCPT TO:<b@example.net> ORCPT=rfc822;a=b@example.net\r\n",
+            b"MAIL FROM:<a@NAME\0\xffNAME>\r\n",
+            b"RCPT TO:<b\x01@example.net>\r\n",
         ] {
             let reply = command(line).expect_err("refused");
             assert_eq!(reply.code, 501, "{reply}");

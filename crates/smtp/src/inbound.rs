@@ -466,7 +466,7 @@ impl<H: MessageHandler> Session<H> {
         if is_xforward(line) {
             return self.xforward(line).await;
         }
-        if let Err(reply) = dsn_params_are_xtext(line) {
+        if let Err(reply) = dsn_params_are_xtext(line).and_then(|()| addresses_are_text(line)) {
             return self.error(reply).await;
         }
         let request = match Request::parse(&mut line.iter()) {
@@ -878,6 +878,32 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
         }
     }
     Ok(())
+}
+
+/// A MAIL or RCPT address may be UTF-8 (SMTPUTF8) but holds no control characters and no
+/// bytes that are not UTF-8: such an address could not go downstream as it came (a relay
+/// refuses it, or reads another address).
+pub(crate) fn addresses_are_text(line: &[u8]) -> Result<(), Reply> {
+    let upper = |n: usize| line.get(..n).map(<[u8]>::to_ascii_uppercase);
+    let code = if upper(10).as_deref() == Some(b"MAIL FROM:") {
+        "5.1.7 Invalid sender address"
+    } else if upper(8).as_deref() == Some(b"RCPT TO:") {
+        "5.1.3 Invalid recipient address"
+    } else {
+        return Ok(());
+    };
+    let Some(open) = line.iter().position(|&b| b == b'<') else {
+        return Ok(());
+    };
+    let close = line[open..]
+        .iter()
+        .position(|&b| b == b'>')
+        .map_or(line.len(), |c| open + c);
+    let address = &line[open + 1..close];
+    match std::str::from_utf8(address) {
+        Ok(text) if !text.chars().any(char::is_control) => Ok(()),
+        _ => Err(Reply::new(501, code)),
+    }
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=`, which only stand as `+XX` (two hex
