@@ -40,16 +40,21 @@ pub fn command(line: &[u8]) -> Result<Command, Reply> {
         return inbound::parse_xforward(line).map(Command::XForward);
     }
     inbound::dsn_params_are_xtext(line)?;
-    inbound::addresses_are_text(line)?;
     let request = Request::parse(&mut line.iter())
         .map_err(inbound::parse_error_reply)?
         .into_owned();
     Ok(match request {
-        Request::Mail { from } => Command::Mail {
-            params: inbound::mail_params(&from),
-            address: from.address,
-        },
-        Request::Rcpt { to } => Command::Rcpt(inbound::recipient(&to)),
+        Request::Mail { from } => {
+            inbound::address_is_text(&from.address, inbound::SENDER_NOT_TEXT)?;
+            Command::Mail {
+                params: inbound::mail_params(&from),
+                address: from.address,
+            }
+        }
+        Request::Rcpt { to } => {
+            inbound::address_is_text(&to.address, inbound::RECIPIENT_NOT_TEXT)?;
+            Command::Rcpt(inbound::recipient(&to))
+        }
         other => Command::Other(other.name()),
     })
 }
@@ -105,6 +110,7 @@ mod tests {
             b"RCPT TO:<b@example.net> ORCPT=rfc822;a=b@example.net\r\n",
             b"MAIL FROM:<a@NAME\0\xffNAME>\r\n",
             b"RCPT TO:<b\x01@example.net>\r\n",
+            b"RCPT TO:<\"quo\x10\x00ted local\"@example.net>\r\n",
         ] {
             let reply = command(line).expect_err("refused");
             assert_eq!(reply.code, 501, "{reply}");

@@ -466,7 +466,7 @@ impl<H: MessageHandler> Session<H> {
         if is_xforward(line) {
             return self.xforward(line).await;
         }
-        if let Err(reply) = dsn_params_are_xtext(line).and_then(|()| addresses_are_text(line)) {
+        if let Err(reply) = dsn_params_are_xtext(line) {
             return self.error(reply).await;
         }
         let request = match Request::parse(&mut line.iter()) {
@@ -572,6 +572,9 @@ impl<H: MessageHandler> Session<H> {
                 .error(Reply::new(503, "5.5.1 Nested MAIL command"))
                 .await;
         }
+        if let Err(reply) = address_is_text(&from.address, SENDER_NOT_TEXT) {
+            return self.error(reply).await;
+        }
         if *self.phase.borrow() != Phase::Running {
             self.send_now(&Reply::new(
                 421,
@@ -620,6 +623,9 @@ impl<H: MessageHandler> Session<H> {
         };
         if self.rcpts.len() >= self.shared.config.limits.max_recipients {
             return self.reply(452, "4.5.3 Too many recipients").await;
+        }
+        if let Err(reply) = address_is_text(&to.address, RECIPIENT_NOT_TEXT) {
+            return self.error(reply).await;
         }
         let Some(txn) = mail.txn.as_mut() else {
             return self
@@ -880,30 +886,21 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-/// A MAIL or RCPT address may be UTF-8 (SMTPUTF8) but holds no control characters and no
-/// bytes that are not UTF-8: such an address could not go downstream as it came (a relay
-/// refuses it, or reads another address).
-pub(crate) fn addresses_are_text(line: &[u8]) -> Result<(), Reply> {
-    let upper = |n: usize| line.get(..n).map(<[u8]>::to_ascii_uppercase);
-    let code = if upper(10).as_deref() == Some(b"MAIL FROM:") {
-        "5.1.7 Invalid sender address"
-    } else if upper(8).as_deref() == Some(b"RCPT TO:") {
-        "5.1.3 Invalid recipient address"
-    } else {
-        return Ok(());
-    };
-    let Some(open) = line.iter().position(|&b| b == b'<') else {
-        return Ok(());
-    };
-    let close = line[open..]
-        .iter()
-        .position(|&b| b == b'>')
-        .map_or(line.len(), |c| open + c);
-    let address = &line[open + 1..close];
-    match std::str::from_utf8(address) {
-        Ok(text) if !text.chars().any(char::is_control) => Ok(()),
-        _ => Err(Reply::new(501, code)),
+/// The replies to a sender or recipient address that is not text.
+pub(crate) const SENDER_NOT_TEXT: &str = "5.1.7 Invalid sender address";
+pub(crate) const RECIPIENT_NOT_TEXT: &str = "5.1.3 Invalid recipient address";
+
+/// A MAIL or RCPT address (as `smtp-proto` decoded it, quoted local parts unescaped) may be
+/// UTF-8 (SMTPUTF8) but holds no control characters and no bytes that were not UTF-8 (seen
+/// as U+FFFD): such an address could not go downstream as it came.
+pub(crate) fn address_is_text(address: &str, what: &'static str) -> Result<(), Reply> {
+    if address
+        .chars()
+        .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+    {
+        return Err(Reply::new(501, what));
     }
+    Ok(())
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=`, which only stand as `+XX` (two hex
