@@ -39,22 +39,12 @@ pub fn command(line: &[u8]) -> Result<Command, Reply> {
     if inbound::is_xforward(line) {
         return inbound::parse_xforward(line).map(Command::XForward);
     }
-    inbound::dsn_params_are_xtext(line)?;
-    let request = Request::parse(&mut line.iter())
-        .map_err(inbound::parse_error_reply)?
-        .into_owned();
-    Ok(match request {
-        Request::Mail { from } => {
-            inbound::address_is_text(&from.address, inbound::SENDER_NOT_TEXT)?;
-            Command::Mail {
-                params: inbound::mail_params(&from),
-                address: from.address,
-            }
-        }
-        Request::Rcpt { to } => {
-            inbound::address_is_text(&to.address, inbound::RECIPIENT_NOT_TEXT)?;
-            Command::Rcpt(inbound::recipient(&to))
-        }
+    Ok(match inbound::parse_request(line)? {
+        Request::Mail { from } => Command::Mail {
+            params: inbound::mail_params(&from),
+            address: from.address,
+        },
+        Request::Rcpt { to } => Command::Rcpt(inbound::recipient(&to)),
         other => Command::Other(other.name()),
     })
 }

@@ -466,12 +466,9 @@ impl<H: MessageHandler> Session<H> {
         if is_xforward(line) {
             return self.xforward(line).await;
         }
-        if let Err(reply) = dsn_params_are_xtext(line) {
-            return self.error(reply).await;
-        }
-        let request = match Request::parse(&mut line.iter()) {
-            Ok(request) => request.into_owned(),
-            Err(err) => return self.error(parse_error_reply(err)).await,
+        let request = match parse_request(line) {
+            Ok(request) => request,
+            Err(reply) => return self.error(reply).await,
         };
         match request {
             Request::Ehlo { host } => self.hello(host, true).await,
@@ -572,9 +569,6 @@ impl<H: MessageHandler> Session<H> {
                 .error(Reply::new(503, "5.5.1 Nested MAIL command"))
                 .await;
         }
-        if let Err(reply) = address_is_text(&from.address, SENDER_NOT_TEXT) {
-            return self.error(reply).await;
-        }
         if *self.phase.borrow() != Phase::Running {
             self.send_now(&Reply::new(
                 421,
@@ -623,9 +617,6 @@ impl<H: MessageHandler> Session<H> {
         };
         if self.rcpts.len() >= self.shared.config.limits.max_recipients {
             return self.reply(452, "4.5.3 Too many recipients").await;
-        }
-        if let Err(reply) = address_is_text(&to.address, RECIPIENT_NOT_TEXT) {
-            return self.error(reply).await;
         }
         let Some(txn) = mail.txn.as_mut() else {
             return self
@@ -854,13 +845,32 @@ pub(crate) fn parse_xforward(line: &[u8]) -> Result<Vec<(String, String)>, Reply
     Ok(attrs)
 }
 
+/// Parses one command line (not XFORWARD) with `smtp-proto`, refusing what could not go
+/// downstream as it came: DSN parameters that are not xtext, addresses that are not text.
+/// The session and the fuzz targets (`fuzzing::command`) both read lines through here.
+pub(crate) fn parse_request(line: &[u8]) -> Result<Request<String>, Reply> {
+    dsn_params_are_xtext(line)?;
+    let request = Request::parse(&mut line.iter())
+        .map_err(parse_error_reply)?
+        .into_owned();
+    match &request {
+        Request::Mail { from } if !is_text(&from.address) => {
+            Err(parse_error_reply(ParseError::InvalidSenderAddress))
+        }
+        Request::Rcpt { to } if !is_text(&to.address) => {
+            Err(parse_error_reply(ParseError::InvalidRecipientAddress))
+        }
+        _ => Ok(request),
+    }
+}
+
 /// The DSN parameters of a command line (`ENVID=`, `ORCPT=`) must be xtext, printable ASCII:
 /// `smtp-proto` decodes each `+XX` to the character U+00XX and raw bytes as UTF-8, so a raw
 /// 8-bit or control byte could not go downstream as the byte it came in as (and grows to
-/// three when encoded, past ENVID's 100 characters).
-/// Every place the parameter name appears counts, not only after a space: `smtp-proto`
-/// takes `<addr>ORCPT=...` too. The line is bounded by `max_line_length`.
-pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
+/// three when encoded, past ENVID's 100 characters). Every place the parameter name appears
+/// counts, not only after a space: `smtp-proto` takes `<addr>ORCPT=...` too. The line is
+/// bounded by `max_line_length`.
+fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
     for name in ["ENVID=", "ORCPT="] {
         let n = name.len();
         for at in (0..line.len().saturating_sub(n - 1))
@@ -886,21 +896,13 @@ pub(crate) fn dsn_params_are_xtext(line: &[u8]) -> Result<(), Reply> {
     Ok(())
 }
 
-/// The replies to a sender or recipient address that is not text.
-pub(crate) const SENDER_NOT_TEXT: &str = "5.1.7 Invalid sender address";
-pub(crate) const RECIPIENT_NOT_TEXT: &str = "5.1.3 Invalid recipient address";
-
 /// A MAIL or RCPT address (as `smtp-proto` decoded it, quoted local parts unescaped) may be
 /// UTF-8 (SMTPUTF8) but holds no control characters and no bytes that were not UTF-8 (seen
 /// as U+FFFD): such an address could not go downstream as it came.
-pub(crate) fn address_is_text(address: &str, what: &'static str) -> Result<(), Reply> {
-    if address
+fn is_text(address: &str) -> bool {
+    !address
         .chars()
         .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
-    {
-        return Err(Reply::new(501, what));
-    }
-    Ok(())
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=`, which only stand as `+XX` (two hex
@@ -977,7 +979,7 @@ pub fn relay_failure_reply(err: &RelayError) -> Reply {
     }
 }
 
-pub(crate) fn parse_error_reply(err: ParseError) -> Reply {
+fn parse_error_reply(err: ParseError) -> Reply {
     match err {
         ParseError::UnknownCommand => Reply::new(502, "5.5.2 Command not recognized"),
         ParseError::InvalidSenderAddress => Reply::new(501, "5.1.7 Invalid sender address"),
