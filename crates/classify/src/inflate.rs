@@ -35,7 +35,8 @@ impl Default for Budget {
 struct Account {
     left: u64,
     max: u64,
-    deadline: Instant,
+    /// `None` when `max_time` reaches past what an `Instant` holds: no deadline.
+    deadline: Option<Instant>,
     /// The budget cut an inflation short since the last [`take_cut`].
     cut: bool,
 }
@@ -53,11 +54,10 @@ pub(crate) fn scoped<R>(budget: &Budget, f: impl FnOnce() -> R) -> R {
             ACCOUNT.with(|a| a.set(self.0));
         }
     }
-    let now = Instant::now();
     let account = Account {
         left: budget.max_inflated,
         max: budget.max_inflated,
-        deadline: now.checked_add(budget.max_time).unwrap_or(now),
+        deadline: Instant::now().checked_add(budget.max_time),
         cut: false,
     };
     let _restore = Restore(ACCOUNT.with(|a| a.replace(Some(account))));
@@ -67,7 +67,7 @@ pub(crate) fn scoped<R>(budget: &Budget, f: impl FnOnce() -> R) -> R {
 /// Of `want` bytes, how many the message's budget still allows (all, outside a scope).
 pub(crate) fn allowance(want: u64) -> u64 {
     ACCOUNT.with(|a| a.get()).map_or(want, |acc| {
-        if Instant::now() >= acc.deadline {
+        if acc.deadline.is_some_and(|d| Instant::now() >= d) {
             0
         } else {
             want.min(acc.left)
@@ -90,7 +90,7 @@ pub(crate) fn charge(bytes: u64, allowed: u64, wanted: u64) {
 /// Why the budget is used up, if it is.
 pub(crate) fn exhausted() -> Option<String> {
     let acc = ACCOUNT.with(|a| a.get())?;
-    if Instant::now() >= acc.deadline {
+    if acc.deadline.is_some_and(|d| Instant::now() >= d) {
         Some("classification time per message used up".to_string())
     } else if acc.left == 0 {
         Some(format!(

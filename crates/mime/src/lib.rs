@@ -256,6 +256,17 @@ mod tests {
     }
 
     #[test]
+    fn a_time_limit_past_what_the_clock_holds_means_no_deadline() {
+        let limits = Limits {
+            max_time: std::time::Duration::MAX,
+            ..Limits::default()
+        };
+        let d = decompose(&zip_message(), &limits);
+        assert_eq!(paths(&d), ["", "1", "1/x.zip/a.txt"]);
+        assert!(d.parts.iter().all(|p| p.part.unscannable_reason.is_none()));
+    }
+
+    #[test]
     fn corrupt_archive_is_unscannable_with_reason() {
         let mut raw = zip_message();
         raw.truncate(raw.len() - 30);

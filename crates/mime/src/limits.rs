@@ -62,8 +62,8 @@ const STEPS_PER_CLOCK_CHECK: u64 = 256;
 #[derive(Debug)]
 pub(crate) struct Account<'l> {
     pub limits: &'l Limits,
-    started: Instant,
-    deadline: Instant,
+    /// `None` when `max_time` reaches past what an `Instant` holds: no deadline.
+    deadline: Option<Instant>,
     unpacked: u64,
     steps: u64,
     timed_out: bool,
@@ -71,11 +71,9 @@ pub(crate) struct Account<'l> {
 
 impl<'l> Account<'l> {
     pub fn new(limits: &'l Limits) -> Self {
-        let started = Instant::now();
         Account {
             limits,
-            started,
-            deadline: started.checked_add(limits.max_time).unwrap_or(started),
+            deadline: Instant::now().checked_add(limits.max_time),
             unpacked: 0,
             steps: 0,
             timed_out: false,
@@ -88,7 +86,7 @@ impl<'l> Account<'l> {
         let by_ratio = packed
             .saturating_mul(self.limits.max_ratio)
             .max(self.limits.ratio_grace);
-        let deadline = Some(self.deadline);
+        let deadline = self.deadline;
         if by_ratio < left {
             Cap {
                 bytes: by_ratio,
@@ -117,7 +115,7 @@ impl<'l> Account<'l> {
 
     /// The reason to stop, when the time limit has passed. Once passed, it stays passed.
     pub fn out_of_time(&mut self) -> Option<String> {
-        if !self.timed_out && self.started.elapsed() > self.limits.max_time {
+        if !self.timed_out && self.deadline.is_some_and(|d| Instant::now() > d) {
             self.timed_out = true;
         }
         self.timed_out.then(|| {
