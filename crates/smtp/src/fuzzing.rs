@@ -81,7 +81,7 @@ pub fn rcpt_command(rcpt: &Recipient) -> String {
 
 /// The XFORWARD lines sent downstream (to a relay that supports every attribute).
 pub fn xforward_commands(attrs: &XForward) -> Vec<String> {
-    outbound::xforward_commands(&everything().xforward_attributes(), attrs)
+    outbound::xforward_commands(everything().xforward_attributes(), attrs)
 }
 
 #[cfg(test)]

@@ -160,8 +160,8 @@ impl Capabilities {
     }
 
     /// The XFORWARD attributes announced.
-    pub(crate) fn xforward_attributes(&self) -> Vec<String> {
-        self.xforward.clone()
+    pub(crate) fn xforward_attributes(&self) -> &[String] {
+        &self.xforward
     }
 }
 
