@@ -198,6 +198,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "rejected copies",
         include_str!("../migrations/sqlite/0004_rejected_copies.sql"),
     ),
+    (
+        5,
+        "workflow outbox",
+        include_str!("../migrations/sqlite/0005_workflow_outbox.sql"),
+    ),
 ];
 const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -219,6 +224,11 @@ const MYSQL_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "rejected copies",
         include_str!("../migrations/mysql/0004_rejected_copies.sql"),
+    ),
+    (
+        5,
+        "workflow outbox",
+        include_str!("../migrations/mysql/0005_workflow_outbox.sql"),
     ),
 ];
 

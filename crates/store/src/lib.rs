@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod headers;
 mod insert;
+mod json;
 mod list;
 mod model;
 mod outbox;
@@ -31,11 +32,12 @@ mod workflow;
 
 pub use db::{redact, sqlite_url, Backend, StoreOptions, SQLITE_FILE};
 pub use error::Error;
+pub use json::format_time;
 pub use model::{
     reason_key, Approval, AuditEntry, Cursor, ExpireReport, Finish, ListFilter, MessageDetail,
     MessageStatus, MessageSummary, NewMessage, NewOutboxRun, Page, PartContent, RecipientState,
     RecipientStatus, Retention, StoredFinding, StoredPart, DEFAULT_PAGE, MAX_PAGE,
 };
-pub use outbox::OutboxEntry;
+pub use outbox::{NewWorkflowRun, OutboxEntry, UNOWNED};
 pub use store::{now_ms, system_time_ms, Store};
 pub use workflow::{Approvals, ClaimRequest};

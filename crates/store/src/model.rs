@@ -223,6 +223,22 @@ pub struct StoredPart {
     pub unscannable_reason: Option<String>,
 }
 
+impl From<&Part> for StoredPart {
+    /// A part as it would be stored (what `quarantd inspect` shows for a part it decomposed).
+    fn from(p: &Part) -> StoredPart {
+        StoredPart {
+            path: p.path.0.clone(),
+            filename: p.filename.clone(),
+            declared_type: p.declared_type.clone(),
+            detected_type: p.detected_type.clone(),
+            size: p.size,
+            sha256: p.sha256.clone(),
+            labels: p.labels.iter().map(|l| l.as_str().to_string()).collect(),
+            unscannable_reason: p.unscannable_reason.clone(),
+        }
+    }
+}
+
 /// A scanner finding as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFinding {

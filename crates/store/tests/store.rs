@@ -16,6 +16,7 @@ fn ago(d: Duration) -> SystemTime {
 
 both_backends!(
     outbox_rows_are_per_owner_and_removed_when_done,
+    workflow_runs_are_queued_unowned_and_claimed_once,
     stores_every_field_and_shows_raw_byte_exact,
     shows_one_part_and_audits_views,
     large_message_round_trips_in_chunks,
@@ -690,6 +691,60 @@ async fn outbox_rows_are_per_owner_and_removed_when_done(db: TestDb) {
     let mine = store.outbox_of("mx1").await.unwrap();
     assert_eq!(mine.iter().map(|e| e.seq).collect::<Vec<_>>(), [second]);
     assert_eq!(store.outbox_of("mx2").await.unwrap().len(), 1);
+}
+
+async fn workflow_runs_are_queued_unowned_and_claimed_once(db: TestDb) {
+    let store = db.open().await;
+    let concerned = vec!["a@corp.test".to_string()];
+    let headers = b"Subject: hi\r\nAuto-Submitted: no\r\n\r\n".to_vec();
+    let deleted = store
+        .outbox_queue(&quarantd_store::NewWorkflowRun {
+            message_id: "id1",
+            event: "deleted",
+            concerned: &concerned,
+            actor: Some("alice"),
+            approvals: None,
+            headers: Some(&headers),
+        })
+        .await
+        .unwrap();
+    let approval = store
+        .outbox_queue(&quarantd_store::NewWorkflowRun {
+            message_id: "id2",
+            event: "approval-needed",
+            concerned: &[],
+            actor: Some("bob"),
+            approvals: Some((1, 2)),
+            headers: None,
+        })
+        .await
+        .unwrap();
+    // A daemon's own run is not claimable.
+    store
+        .outbox_add("mx1", "id3", "quarantined", &[])
+        .await
+        .unwrap();
+    let run = store.outbox_entry(deleted).await.unwrap().unwrap();
+    assert_eq!(run.owner, quarantd_store::UNOWNED);
+    assert_eq!(run.actor.as_deref(), Some("alice"));
+    assert_eq!(run.headers.as_deref(), Some(&headers[..]));
+    assert_eq!(run.concerned, concerned);
+    assert_eq!(run.approvals, None);
+    // The command itself claims one; a daemon claims the rest, once.
+    assert!(store.outbox_claim_one(approval, "cli:1").await.unwrap());
+    assert!(!store.outbox_claim_one(approval, "mx2").await.unwrap());
+    let claimed = store.outbox_claim("mx2", 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|e| e.seq).collect::<Vec<_>>(), [deleted]);
+    assert_eq!(claimed[0].owner, "mx2");
+    assert!(store.outbox_claim("mx1", 10).await.unwrap().is_empty());
+    let mine = store.outbox_entry(approval).await.unwrap().unwrap();
+    assert_eq!(
+        (mine.owner.as_str(), mine.approvals),
+        ("cli:1", Some((1, 2)))
+    );
+    assert_eq!(mine.headers, None);
+    store.outbox_remove(approval).await.unwrap();
+    assert!(store.outbox_entry(approval).await.unwrap().is_none());
 }
 
 /// A trigger that makes every insert into `notify_outbox` fail: the fault between storing a
