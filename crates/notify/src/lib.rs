@@ -1,4 +1,4 @@
-//! Notifications: templates, signed easy-release tokens, and the composed mail.
+//! Notifications: templates and the composed mail.
 //!
 //! quarantd tells people when a message is held, refused, released or deleted, and when a
 //! release waits for them. Who is told is policy (`quarantd_policy::parties`, re-exported
@@ -7,8 +7,8 @@
 //! - [`templates`]: minijinja templates per (event, party, language), shipped in English and
 //!   German, overridable from a directory ([`Templates::with_overrides`]);
 //! - [`describe()`]: a reason in plain words per language;
-//! - [`token`]: HMAC-SHA256 easy-release tokens bound to message, recipient, action and
-//!   expiry ([`issue`], [`verify`], [`Claims::check_use`]);
+//! - the easy-release link a recipient's template shows ([`ReleaseLink`]); its signed token
+//!   is the release workflow's (`quarantd_release::token`), which verifies it;
 //! - [`compose`]: the mail itself ([`Composer::compose`]);
 //! - [`guard`]: when nothing may be sent at all ([`should_notify`]: no loops, no mail to
 //!   list senders; backscatter is kept out by the matrix).
@@ -21,14 +21,12 @@ pub mod describe;
 mod embedded;
 pub mod guard;
 pub mod templates;
-pub mod token;
 
 pub use compose::{encode_header_text, rfc5322_date, Composer, Outgoing};
 pub use describe::describe;
 pub use guard::{should_notify, suppression, Suppressed};
 pub use quarantd_policy::{parties, Direction, Event, Party};
 pub use templates::{Approvals, MessageInfo, Notice, Reason, ReleaseLink, Rendered, Templates};
-pub use token::{issue, verify, Claims, TokenAction, TokenError, TokenKey};
 
 /// What can go wrong rendering or composing a notification.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

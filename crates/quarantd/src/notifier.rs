@@ -29,11 +29,12 @@ use tokio::task::JoinSet;
 
 use quarantd_core::{MailParams, Recipient, XForward};
 use quarantd_notify::{
-    issue, parties, rfc5322_date, suppression, Approvals, Claims, Direction, Event, MessageInfo,
-    Notice, Outgoing, Party, Reason, ReleaseLink, Templates, TokenAction,
+    parties, rfc5322_date, suppression, Approvals, Direction, Event, MessageInfo, Notice, Outgoing,
+    Party, Reason, ReleaseLink, Templates,
 };
 use quarantd_pipeline::{Incident, Notifier};
 use quarantd_policy::Policy;
+use quarantd_release::token::{issue, Claims, TokenAction};
 use quarantd_release::Rules;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{Relay, RelayError};

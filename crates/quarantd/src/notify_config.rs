@@ -14,7 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use quarantd_notify::{Composer, Templates, TokenKey};
+use quarantd_notify::{Composer, Templates};
+use quarantd_release::token::TokenKey;
 use serde::Deserialize;
 
 use crate::config::Check;

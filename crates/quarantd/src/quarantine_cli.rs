@@ -503,11 +503,12 @@ async fn request_with_token(
             "no token key configured: give --config FILE with notify.token_key_file",
         ));
     };
-    let refused = |e: quarantd_notify::TokenError| exit(EXIT_TOKEN, format!("token refused: {e}"));
-    let claims =
-        quarantd_notify::verify(token, key, std::time::SystemTime::now()).map_err(refused)?;
+    let refused =
+        |e: quarantd_release::token::TokenError| exit(EXIT_TOKEN, format!("token refused: {e}"));
+    let claims = quarantd_release::token::verify(token, key, std::time::SystemTime::now())
+        .map_err(refused)?;
     if rcpts.len() > 1 {
-        return Err(refused(quarantd_notify::TokenError::Misused(
+        return Err(refused(quarantd_release::token::TokenError::Misused(
             "a token is for one recipient".into(),
         )));
     }
@@ -516,7 +517,7 @@ async fn request_with_token(
         .map_err(refused)?;
     let (id, rcpt) = (&claims.message, &claims.recipient);
     match claims.action {
-        quarantd_notify::TokenAction::RequestRelease => {
+        quarantd_release::token::TokenAction::RequestRelease => {
             let outcome = workflow.request_release(id, rcpt).await?;
             println!(
                 "release of {id} requested for {rcpt}{}; status {}; needs {} approval(s)",
@@ -529,7 +530,7 @@ async fn request_with_token(
             }
             Ok(())
         }
-        quarantd_notify::TokenAction::Release => {
+        quarantd_release::token::TokenAction::Release => {
             let relay = Arc::new(Relay::new(settings.relay.clone()));
             let report = workflow.release_as_recipient(&relay, id, rcpt).await?;
             print_release(&report);

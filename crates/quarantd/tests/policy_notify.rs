@@ -101,7 +101,8 @@ async fn split_delivery_hold_and_notifications() {
     }
     let token = token_in(&body);
     let key = quarantd::notify_config::read_key_file(&key_file).unwrap();
-    let claims = quarantd_notify::verify(&token, &key, std::time::SystemTime::now()).unwrap();
+    let claims =
+        quarantd_release::token::verify(&token, &key, std::time::SystemTime::now()).unwrap();
     assert_eq!(claims.message, id);
     assert_eq!(claims.recipient, "b@example.org");
 
@@ -179,7 +180,7 @@ async fn split_delivery_hold_and_notifications() {
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("another recipient"), "{err}");
     // Expired: issued with the same key, expired a second ago.
-    let claims = quarantd_notify::Claims {
+    let claims = quarantd_release::token::Claims {
         expires: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -187,7 +188,7 @@ async fn split_delivery_hold_and_notifications() {
             - 1,
         ..claims
     };
-    let expired = quarantd_notify::issue(&claims, &key);
+    let expired = quarantd_release::token::issue(&claims, &key);
     let (code, _, err) = rr(&["--token", &expired]);
     assert_eq!(code, 6, "{err}");
     assert!(err.contains("expired"), "{err}");

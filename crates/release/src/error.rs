@@ -64,9 +64,20 @@ pub enum Error {
         /// The store's error.
         source: quarantd_store::Error,
     },
+    /// An easy-release token was refused.
+    #[error("token refused: {0}")]
+    Token(#[from] crate::token::TokenError),
+    /// Tokens cannot be verified: no key is configured.
+    #[error("no token key configured: give --config FILE with notify.token_key_file")]
+    NoTokenKey,
 }
 
 impl Error {
+    /// True when an easy-release token was refused (malformed, tampered, expired, misused).
+    pub fn is_token_error(&self) -> bool {
+        matches!(self, Error::Token(_))
+    }
+
     /// True when trying again later may succeed (the database was unreachable).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Store(e) if e.is_transient())
@@ -85,7 +96,10 @@ impl Error {
             | Error::RecipientMayNotRelease { .. }
             | Error::NothingToRelease { .. }
             | Error::RejectedCopy { .. } => true,
-            Error::InvalidActor { .. } | Error::Unrecorded { .. } => false,
+            Error::InvalidActor { .. }
+            | Error::Unrecorded { .. }
+            | Error::Token(_)
+            | Error::NoTokenKey => false,
         }
     }
 }

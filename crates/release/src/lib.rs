@@ -42,17 +42,27 @@
 //! [`ReleaseSettings::stale_claim_after`] and delivers them, accepting a duplicate in the rare
 //! case the crashed job had been answered 250 (the relay's log tells).
 //!
-//! Signed easy-release tokens (issue 6) verify outside this crate and then call
-//! [`Workflow::request_release`] or [`Workflow::release_as_recipient`].
+//! Signed easy-release tokens ([`token`]) are issued by the notifier and redeemed here
+//! ([`Quarantine::redeem`]): verified, then [`Workflow::request_release`] or
+//! [`Workflow::release_as_recipient`].
+//!
+//! Front ends use [`Quarantine`], the workflow API: one method per step (list, show, raw,
+//! part, approve, request-release, release, redeem, delete, expire, audit), each committed
+//! with its audit entry, then its [`WorkflowEvent`] through the [`Events`] seam.
 
 mod actor;
 mod error;
+pub mod events;
 mod job;
 mod rules;
+mod service;
+pub mod token;
 mod workflow;
 
 pub use actor::{normalize_name, Actor, Source, MAX_NAME_CHARS};
 pub use error::Error;
+pub use events::{EventFuture, Events, NoEvents, WorkflowEvent};
 pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
 pub use rules::{Rules, VIRUS};
+pub use service::{PartFinder, Quarantine, Redeemed, ReleaseMode, Shown};
 pub use workflow::{ApprovalOutcome, RequestOutcome, Workflow};
