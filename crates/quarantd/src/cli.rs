@@ -70,14 +70,22 @@ pub struct InspectArgs {
     pub no_scan: bool,
 }
 
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
+/// Log line format (`--log-format`; `quarantd_config::LogFormat` as a command-line value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
     Json,
+}
+
+impl From<LogFormatArg> for quarantd_config::LogFormat {
+    fn from(arg: LogFormatArg) -> Self {
+        match arg {
+            LogFormatArg::Text => quarantd_config::LogFormat::Text,
+            LogFormatArg::Json => quarantd_config::LogFormat::Json,
+        }
+    }
 }
 
 /// `quarantd serve`
@@ -97,7 +105,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// Log format, overriding the config file.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub log_format: Option<LogFormat>,
+    pub log_format: Option<LogFormatArg>,
     /// Log level (error, warn, info, debug, trace), overriding the config file.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,

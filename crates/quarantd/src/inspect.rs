@@ -9,7 +9,6 @@ use quarantd_core::{Envelope, Part, PartPath, Scanned, Verdict};
 use quarantd_pipeline::{Pipeline, Stages};
 
 use crate::cli::InspectArgs;
-use crate::config;
 
 /// Runs the analysis and prints the result on standard output.
 pub fn main(args: InspectArgs) -> anyhow::Result<()> {
@@ -17,7 +16,7 @@ pub fn main(args: InspectArgs) -> anyhow::Result<()> {
         || "embedded defaults".to_string(),
         |p| p.display().to_string(),
     );
-    let mut raw_config = config::load(args.config.as_deref())?;
+    let mut raw_config = quarantd_config::load(args.config.as_deref())?;
     if let Some(clamd) = &args.clamd {
         raw_config.scan.clamd.address = clamd.clone();
     }

@@ -4,7 +4,7 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::LogFormat;
+use quarantd_config::LogFormat;
 
 /// Installs the global subscriber; a second call (as in tests) is ignored.
 pub fn init(format: LogFormat, level: tracing::Level) {

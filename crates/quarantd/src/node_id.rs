@@ -14,21 +14,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use quarantd_config::node_id::{is_valid, MAX_NODE_ID_LEN};
 
 /// The file under the data directory.
 pub const NODE_ID_FILE: &str = "node-id";
-
-/// Longest node id (the store's column takes 255).
-pub const MAX_NODE_ID_LEN: usize = 64;
-
-/// A node id: 1 to [`MAX_NODE_ID_LEN`] ASCII letters, digits, `.`, `_` or `-`.
-pub fn is_valid(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_NODE_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
 
 /// Where the id comes from, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]

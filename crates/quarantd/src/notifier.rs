@@ -40,7 +40,7 @@ use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{Relay, RelayError};
 use quarantd_store::{MessageDetail, RecipientStatus, Store};
 
-use crate::notify_config::NotifySettings;
+use quarantd_config::notify::NotifySettings;
 
 /// What one notification run is about: an event and the message it happened to, from the
 /// daemon's [`Incident`] ([`Case::from_incident`]) or from the quarantine store

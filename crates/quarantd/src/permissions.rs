@@ -10,24 +10,21 @@
 //!   user and must read them, so `quarantd_scan::signatures` sets 0644 on them explicitly.
 //! * `serve` creates a missing data directory 0700 and refuses to start while the data
 //!   directory or the SQLite files are open to group or others ([`check_serve`]); the token
-//!   key file is refused the same way by config validation ([`check_key_file`]), so `serve`,
-//!   the CLI and `config check` all refuse it.
+//!   key file is refused the same way by config validation (`quarantd_config::private`, which
+//!   has the rule), so `serve`, the CLI and `config check` all refuse it.
 //! * the `quarantine`/`audit` commands only *warn* about an open data directory or database
 //!   ([`warn_store`]): they are how the postmaster gets mail out, the exposure exists already,
 //!   and the daemon refuses to run until it is fixed.
 //!
 //! Only mode bits are looked at (no ACLs, no ownership).
 
-use std::fmt;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use quarantd_config::private::check_private;
+use quarantd_config::Settings;
 
-use crate::config::Settings;
-
-/// The mode bits that give group or others any access.
-const GROUP_OTHER: u32 = 0o077;
 /// The umask every command runs with.
 const UMASK: u32 = 0o077;
 /// The companion files SQLite keeps next to the database.
@@ -36,59 +33,6 @@ const SQLITE_SUFFIXES: [&str; 4] = ["", "-wal", "-shm", "-journal"];
 /// Sets the process umask to 077: files and directories quarantd creates are private.
 pub fn restrict_umask() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(UMASK));
-}
-
-/// A file or directory open to group or others.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exposed {
-    /// The path.
-    pub path: PathBuf,
-    /// Its permission bits.
-    pub mode: u32,
-    /// Whether it is a directory.
-    pub dir: bool,
-}
-
-impl fmt::Display for Exposed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} is accessible by group or others (mode {:04o}); it must be private to quarantd's \
-             user: chmod {} {}",
-            self.path.display(),
-            self.mode,
-            if self.dir { "700" } else { "600" },
-            self.path.display()
-        )
-    }
-}
-
-impl std::error::Error for Exposed {}
-
-/// `Err` when `path` exists and group or others have any access to it; a missing path is
-/// fine (quarantd creates it private).
-pub fn check_private(path: &Path) -> anyhow::Result<()> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(err).with_context(|| format!("cannot stat {}", path.display())),
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & GROUP_OTHER != 0 {
-        return Err(Exposed {
-            path: path.to_path_buf(),
-            mode,
-            dir: meta.is_dir(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// The token key file must exist and be private (config validation; the message is the
-/// reason for `notify.token_key_file`).
-pub fn check_key_file(path: &Path) -> Result<(), String> {
-    check_private(path).map_err(|e| format!("{e:#}"))
 }
 
 /// Before `serve` starts: creates the data directory 0700 if missing, then refuses a data
@@ -153,35 +97,6 @@ fn companions(db: &Path) -> impl Iterator<Item = PathBuf> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_mode(path: &Path, mode: u32) {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-    }
-
-    #[test]
-    fn group_or_other_access_is_refused_with_path_and_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("key");
-        check_private(&file).unwrap();
-        std::fs::write(&file, "x").unwrap();
-        for (mode, refused) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
-            with_mode(&file, mode);
-            let result = check_private(&file);
-            assert_eq!(result.is_err(), refused, "{mode:o}");
-            if let Err(err) = result {
-                let text = format!("{err:#}");
-                assert!(text.contains(&format!("{mode:04o}")), "{text}");
-                assert!(text.contains(&file.display().to_string()), "{text}");
-                assert!(text.contains("chmod 600"), "{text}");
-            }
-        }
-        with_mode(dir.path(), 0o755);
-        let text = format!("{:#}", check_private(dir.path()).unwrap_err());
-        assert!(
-            text.contains("0755") && text.contains("chmod 700"),
-            "{text}"
-        );
-    }
 
     #[test]
     fn sqlite_files_are_found_for_the_store() {

@@ -45,8 +45,8 @@ use crate::cli::{
     AuditArgs, QuarantineArgs, QuarantineCommand, QuarantineListArgs, QuarantineReleaseArgs,
     QuarantineShowArgs, StoreArgs,
 };
-use crate::config::{self, Settings};
 use crate::notifier::{stored_case, Case, NotifySender};
+use quarantd_config::Settings;
 
 /// Some other failure: a bad config file, an I/O error.
 pub const EXIT_FAILURE: u8 = 1;
@@ -188,7 +188,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn load_settings(args: &StoreArgs, relay: Option<&str>) -> anyhow::Result<Settings> {
-    let mut raw = config::load(args.config.as_deref())?;
+    let mut raw = quarantd_config::load(args.config.as_deref())?;
     if let Some(relay) = relay {
         raw.relay.address = relay.to_string();
     }

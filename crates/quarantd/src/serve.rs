@@ -8,9 +8,9 @@ use quarantd_smtp::{Relay, Server, ShutdownSignal};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::config::{self, Settings};
 use crate::hold::StoreHold;
 use crate::notifier::RelayNotifier;
+use quarantd_config::Settings;
 use quarantd_pipeline::Hold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -102,7 +102,7 @@ fn tune_allocator() {
 
 /// Settings from the config file (or embedded defaults) with the command-line overrides.
 pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
-    let mut raw = config::load(args.config.as_deref())?;
+    let mut raw = quarantd_config::load(args.config.as_deref())?;
     if let Some(listen) = &args.listen {
         raw.server.listen = listen.clone();
     }
@@ -113,7 +113,7 @@ pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
         raw.server.data_dir = dir.clone();
     }
     if let Some(format) = args.log_format {
-        raw.log.format = format;
+        raw.log.format = format.into();
     }
     if let Some(store) = &args.store {
         raw.quarantine.store = store.clone();

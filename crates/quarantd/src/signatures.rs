@@ -16,7 +16,6 @@ use quarantd_scan::signatures::{
 };
 
 use crate::cli::{SignaturesAddArgs, SignaturesArgs, SignaturesCommand};
-use crate::config;
 
 /// Runs one `signatures` command.
 pub fn main(args: SignaturesArgs) -> anyhow::Result<()> {
@@ -58,7 +57,7 @@ struct Target {
 
 impl Target {
     fn from_args(args: &SignaturesArgs) -> anyhow::Result<Target> {
-        let raw = config::load(args.config.as_deref())?;
+        let raw = quarantd_config::load(args.config.as_deref())?;
         let dir: PathBuf = match &args.signature_dir {
             Some(dir) => dir.clone(),
             None if !raw.scan.signature_dir.as_os_str().is_empty() => raw.scan.signature_dir.clone(),

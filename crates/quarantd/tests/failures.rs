@@ -282,7 +282,7 @@ async fn protocol_errors_get_clear_replies() {
 /// `serve::run` in this process on `raw` with `decompose` as its decomposition stage.
 async fn serve_with(
     sink: &Sink,
-    raw: quarantd::config::RawConfig,
+    raw: quarantd_config::RawConfig,
     decompose: Box<dyn Decompose>,
 ) -> (
     std::net::SocketAddr,
@@ -310,7 +310,7 @@ impl Decompose for PanickyDecompose {
 #[tokio::test]
 async fn a_panicking_stage_gives_4xx_and_the_next_message_passes() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let raw = quarantd::config::RawConfig::default();
+    let raw = quarantd_config::RawConfig::default();
     let (addr, shutdown, server) = serve_with(&sink, raw, Box::new(PanickyDecompose)).await;
 
     let mut c = Client::connect(addr).await.unwrap();
@@ -364,7 +364,7 @@ impl Decompose for StuckDecompose {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_analysis_keeps_its_permit_until_its_thread_ends() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let mut raw = quarantd::config::RawConfig::default();
+    let mut raw = quarantd_config::RawConfig::default();
     raw.analysis.workers = 1;
     raw.analysis.timeout_secs = 1;
     let most = Arc::new(AtomicUsize::new(0));

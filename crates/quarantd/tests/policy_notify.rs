@@ -100,7 +100,7 @@ async fn split_delivery_hold_and_notifications() {
         assert!(body.contains(needle), "{needle} missing:\n{body}");
     }
     let token = token_in(&body);
-    let key = quarantd::notify_config::read_key_file(&key_file).unwrap();
+    let key = quarantd_config::notify::read_key_file(&key_file).unwrap();
     let claims =
         quarantd_release::token::verify(&token, &key, std::time::SystemTime::now()).unwrap();
     assert_eq!(claims.message, id);

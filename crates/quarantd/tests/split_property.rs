@@ -302,7 +302,7 @@ async fn run_case(ctx: &Ctx, n: usize, case: &Case) -> Observed {
     })
     .await
     .unwrap();
-    let raw = quarantd::config::RawConfig::default();
+    let raw = quarantd_config::RawConfig::default();
     let scripted = Box::new(Scripted(Arc::clone(&ctx.case)));
     let hold: Arc<dyn Hold> = Arc::clone(&ctx.hold);
     let (addr, shutdown, server) =

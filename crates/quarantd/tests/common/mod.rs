@@ -270,7 +270,7 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
 /// `quarantine` as the hold: the address, the shutdown signal and the server's task.
 pub async fn serve_in_process(
     relay: SocketAddr,
-    mut raw: quarantd::config::RawConfig,
+    mut raw: quarantd_config::RawConfig,
     inject: impl FnOnce(&mut quarantd_pipeline::Stages),
     quarantine: Option<Arc<dyn quarantd_pipeline::Hold>>,
 ) -> (

@@ -18,7 +18,7 @@ use quarantd_notify::{Composer, Templates};
 use quarantd_release::token::TokenKey;
 use serde::Deserialize;
 
-use crate::config::Check;
+use crate::check::Check;
 
 /// Most notification runs `notify.max_concurrent_sends` allows at once.
 const MAX_CONCURRENT_SENDS: u64 = 1000;
@@ -127,7 +127,7 @@ fn address_ok(a: &str) -> bool {
 /// Reads a hex key file into a token key; refuses one open to group or others (whoever can
 /// read it can forge release tokens).
 pub fn read_key_file(path: &Path) -> Result<TokenKey, String> {
-    crate::permissions::check_key_file(path)?;
+    crate::private::check_private(path).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();

@@ -14,7 +14,7 @@ use quarantd_scan::generation::GenerationWatch;
 use quarantd_scan::{AllOf, Failover, MessageScanner, MessageScannerConfig, Scanner};
 use serde::Deserialize;
 
-use crate::config::Check;
+use crate::check::Check;
 
 /// `[scan]` as written.
 #[derive(Debug, Deserialize)]
@@ -380,7 +380,7 @@ impl ScanSettings {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse;
+    use crate::parse;
 
     fn validate(text: &str) -> Result<super::ScanSettings, Vec<String>> {
         parse(text, "t")

@@ -9,7 +9,7 @@ use quarantd_release::{ReleaseSettings, Rules};
 use quarantd_store::{Retention, StoreOptions};
 use serde::Deserialize;
 
-use crate::config::Check;
+use crate::check::Check;
 
 /// `[quarantine]` as written.
 #[derive(Debug, Deserialize)]
