@@ -207,6 +207,10 @@ pub struct StoreArgs {
     /// relay is known to be down; the step itself is audited as always).
     #[arg(long, global = true)]
     pub no_notify: bool,
+    /// Send this step's notifications from this command, through `--relay` or `[relay]`,
+    /// before it returns (default: queue them for the running daemon to send).
+    #[arg(long, global = true, conflicts_with = "no_notify")]
+    pub wait_notify: bool,
 }
 
 /// `quarantd quarantine`
@@ -277,10 +281,10 @@ pub enum QuarantineCommand {
 #[derive(Debug, Args)]
 pub struct QuarantineListArgs {
     /// Received at or after: RFC 3339, YYYY-MM-DD (00:00 UTC), or an age like 30m, 2h, 3d, 1w.
-    #[arg(long, value_name = "TIME", value_parser = crate::quarantine_cli::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::values::parse_time)]
     pub since: Option<i64>,
     /// Received before: same forms as --since.
-    #[arg(long, value_name = "TIME", value_parser = crate::quarantine_cli::parse_time)]
+    #[arg(long, value_name = "TIME", value_parser = crate::values::parse_time)]
     pub until: Option<i64>,
     /// An envelope recipient (case-insensitive).
     #[arg(long, value_name = "ADDR")]
@@ -295,13 +299,13 @@ pub struct QuarantineListArgs {
     #[arg(long, value_name = "REASON")]
     pub reason: Option<String>,
     /// held, rejected, release-requested, approved, released or deleted.
-    #[arg(long, value_name = "STATUS", value_parser = crate::quarantine_cli::parse_status)]
+    #[arg(long, value_name = "STATUS", value_parser = crate::values::parse_status)]
     pub status: Option<quarantd_store::MessageStatus>,
     /// Messages per page (default 50, at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
     /// Continue after this cursor (printed at the end of the previous page).
-    #[arg(long, value_name = "CURSOR", value_parser = crate::quarantine_cli::parse_cursor)]
+    #[arg(long, value_name = "CURSOR", value_parser = crate::values::parse_cursor)]
     pub after: Option<quarantd_store::Cursor>,
     /// Print one JSON object: {"messages": [...], "next": CURSOR or null}.
     #[arg(long)]

@@ -3,16 +3,18 @@
 //!
 //! `main.rs` only parses the command line and calls into here, so that integration tests can
 //! run the daemon in-process with their own stages (fault injection) through [`serve::run`].
+//! The binary holds no workflow, notification or configuration logic: the commands are
+//! front ends of `quarantd-release` (the workflow API), `quarantd-notifier` and
+//! `quarantd-config`.
 
 pub mod actor;
 pub mod cli;
-pub mod config;
+pub mod commands;
 pub mod hold;
-pub mod inspect;
 pub mod logging;
 pub mod node_id;
-pub mod notifier;
+pub mod output;
 pub mod permissions;
-pub mod quarantine_cli;
-pub mod serve;
-pub mod signatures;
+pub mod values;
+
+pub use commands::serve;

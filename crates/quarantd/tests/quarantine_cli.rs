@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use quarantd::quarantine_cli::format_time;
+use quarantd_store::format_time;
 use quarantd_store::testing::{Sample, TestDb};
 use quarantd_store::{both_backends, Store};
 use quarantd_testkit::{Sink, SinkConfig};

@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::hold::StoreHold;
-use crate::notifier::RelayNotifier;
 use quarantd_config::Settings;
+use quarantd_notifier::RelayNotifier;
 use quarantd_pipeline::Hold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -340,12 +340,15 @@ pub async fn run_with(
             );
         }
         pipeline = pipeline.with_notifier(notifier.clone());
-        notifications = Some(notifier);
+        // Runs the CLI's workflow steps queued (unowned) are claimed and sent from here.
+        let poller = notifier.spawn_poller();
+        notifications = Some((notifier, poller));
     }
     Server::new(settings.inbound.clone(), relay, pipeline)
         .run(listener, shutdown)
         .await;
-    if let Some(notifier) = notifications {
+    if let Some((notifier, poller)) = notifications {
+        poller.abort();
         // Mail is drained; notifications get up to the same time again.
         let lost = notifier.finish(settings.inbound.drain_timeout).await;
         if lost > 0 {

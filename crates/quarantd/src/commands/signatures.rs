@@ -118,13 +118,8 @@ fn signature_from(
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(OwnSignature, Option<Sample>)> {
     if let (Some(id), Some(path)) = (&args.from_quarantine, &args.part) {
-        let content = crate::quarantine_cli::fetch_part(
-            config,
-            args.store.as_deref(),
-            args.by.as_deref(),
-            id,
-            path,
-        )?;
+        let content =
+            super::fetch_part(config, args.store.as_deref(), args.by.as_deref(), id, path)?;
         if content.is_empty() {
             bail!("part {path} of {id} is empty; an empty file cannot be a signature");
         }
