@@ -630,8 +630,9 @@ fn stage_failure_reply(err: &StageError) -> Reply {
     Reply::new(451, text)
 }
 
-/// The one structured line per message; `scan` is `unscanned` when no scanner is configured
-/// (the field is left out otherwise).
+/// The one structured line per message: `verdict` is the action, `reasons` its reasons
+/// joined by commas (left out when there are none); `scan` is `unscanned` when no scanner is
+/// configured (the field is left out otherwise).
 fn log_message(
     envelope: &Envelope,
     size: usize,
@@ -645,6 +646,8 @@ fn log_message(
         .iter()
         .map(|r| r.address.as_str())
         .collect();
+    let verdict = &committed.verdict;
+    let reasons = (!verdict.reasons.is_empty()).then(|| verdict.reasons.join(","));
     tracing::info!(
         target: "quarantd::message",
         id = %envelope.id,
@@ -653,7 +656,8 @@ fn log_message(
         sender = %envelope.mail_from,
         recipients = %recipients.join(","),
         size,
-        verdict = %committed.verdict.header_value(),
+        verdict = %verdict.action,
+        reasons = reasons.as_deref(),
         outcome = %committed.outcome,
         reply = %reply,
         scan = scan.map(tracing::field::display),

@@ -1,9 +1,12 @@
-//! Log output: text or JSON lines on standard error.
+//! Log output: text (logfmt) or JSON lines on standard error.
+
+mod logfmt;
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use logfmt::Logfmt;
 use quarantd_config::LogFormat;
 
 /// Installs the global subscriber; a second call (as in tests) is ignored.
@@ -22,7 +25,8 @@ pub fn init(format: LogFormat, level: tracing::Level) {
         LogFormat::Text => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
+                    .event_format(Logfmt)
+                    .fmt_fields(Logfmt)
                     .with_writer(std::io::stderr),
             )
             .try_init(),

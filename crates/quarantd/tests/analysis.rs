@@ -152,7 +152,12 @@ Content-Disposition: attachment; filename=\"fit.py\"\r\n\r\n#!/usr/bin/env pytho
         reply.text().contains("held in quarantine as ") && reply.text().contains("executable"),
         "{reply}"
     );
-    let event = daemon.wait_for_log("quarantine (", WAIT).await;
-    assert!(event.contains("\"outcome\":\"quarantine\""), "{event}");
+    let line = daemon
+        .wait_for_log("\"verdict\":\"quarantine\"", WAIT)
+        .await;
+    let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["outcome"], "quarantine", "{line}");
+    let reasons = event["reasons"].as_str().expect("reasons");
+    assert!(reasons.split(',').any(|r| r == "executable"), "{line}");
     assert_eq!(sink.messages().len(), 1, "the executable was not delivered");
 }

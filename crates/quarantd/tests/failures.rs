@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{message, Daemon, Extra};
 use quarantd_core::Decomposed;
 use quarantd_pipeline::{Decompose, StageError};
-use quarantd_smtp::ShutdownSignal;
+use quarantd_runtime::ShutdownSignal;
 use quarantd_testkit::{Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);

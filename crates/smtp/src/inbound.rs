@@ -7,19 +7,21 @@
 //! relay transaction, and its reply is the session's answer to the end of data.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use quarantd_core::{BodyType, Envelope, MailParams, Notify, Recipient, Ret, XForward};
+use quarantd_runtime::{
+    in_networks, Listener, ListenerConfig, Phase, PhaseWatch, Refusal, Service, ShutdownSignal,
+};
 use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
 use smtp_proto::{Error as ParseError, Request};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 
 use crate::body::{Incoming, MemoryBudget, Spool};
@@ -129,64 +131,29 @@ pub trait MessageHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Reply> + Send;
 }
 
-/// Phases of the server's life, seen by every session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Phase {
-    Running,
-    /// No new sessions or transactions; transactions in progress may finish.
-    Draining,
-    /// The drain deadline passed: everything still waiting for input gets 421.
-    Abort,
-}
-
-/// Starts a graceful shutdown of a running [`Server`] when triggered.
-#[derive(Clone)]
-pub struct ShutdownSignal(Arc<tokio::sync::Notify>);
-
-impl ShutdownSignal {
-    /// A signal not yet triggered.
-    pub fn new() -> Self {
-        ShutdownSignal(Arc::new(tokio::sync::Notify::new()))
-    }
-
-    /// Begins the shutdown: stop accepting, drain, then abort the rest.
-    pub fn trigger(&self) {
-        self.0.notify_one();
-    }
-
-    async fn triggered(&self) {
-        self.0.notified().await;
-    }
-}
-
-impl Default for ShutdownSignal {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 struct Shared<H> {
     config: InboundConfig,
     spool: Spool,
     relay: Arc<Relay>,
     handler: H,
-    phase: watch::Receiver<Phase>,
 }
 
-/// The inbound server.
+/// The inbound server: SMTP sessions on a [`quarantd_runtime::Listener`].
 pub struct Server<H> {
     shared: Arc<Shared<H>>,
-    phase: watch::Sender<Phase>,
-    sessions: Arc<Semaphore>,
-    waiters: Arc<Semaphore>,
+    listener: Listener,
 }
 
 impl<H: MessageHandler> Server<H> {
     /// A server that relays through `relay` and hands messages to `handler`.
     pub fn new(config: InboundConfig, relay: Arc<Relay>, handler: H) -> Self {
-        let (phase, phase_rx) = watch::channel(Phase::Running);
-        let sessions = Arc::new(Semaphore::new(config.limits.max_sessions));
-        let waiters = Arc::new(Semaphore::new(config.limits.max_sessions));
+        let listener = Listener::new(ListenerConfig {
+            name: "smtp",
+            max_sessions: config.limits.max_sessions,
+            session_wait: config.limits.session_wait,
+            allowed_clients: config.allowed_clients.clone(),
+            drain_timeout: config.drain_timeout,
+        });
         let spool = Spool {
             budget: MemoryBudget::new(config.limits.max_memory),
             dir: config.spool_dir.clone(),
@@ -198,11 +165,8 @@ impl<H: MessageHandler> Server<H> {
                 config,
                 relay,
                 handler,
-                phase: phase_rx,
             }),
-            phase,
-            sessions,
-            waiters,
+            listener,
         }
     }
 
@@ -213,107 +177,24 @@ impl<H: MessageHandler> Server<H> {
             Ok(address) => tracing::info!(%address, "Accepting SMTP sessions."),
             Err(err) => tracing::info!(error = %err, "Accepting SMTP sessions."),
         }
-        tokio::select! {
-            () = self.accept_loop(&listener) => {}
-            () = shutdown.triggered() => {}
-        }
-        drop(listener);
-        self.drain().await;
+        self.listener.serve(listener, shutdown, self.shared).await;
+    }
+}
+
+impl<H: MessageHandler> Service<TcpStream> for Shared<H> {
+    async fn serve(self: Arc<Self>, stream: TcpStream, peer: SocketAddr, phase: PhaseWatch) {
+        Session::new(self, stream, peer, phase).run().await;
     }
 
-    async fn accept_loop(&self, listener: &TcpListener) {
-        loop {
-            let permit = Arc::clone(&self.sessions).try_acquire_owned();
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(error = %err, "Accepting a connection failed.");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if !ip_in(&self.shared.config.allowed_clients, peer.ip()) {
-                tracing::warn!(%peer, "Refused a client outside the allow-list.");
-                tokio::spawn(refuse(stream, Reply::new(554, "5.7.1 Access denied")));
-                continue;
-            }
-            let shared = Arc::clone(&self.shared);
-            match permit.or_else(|_| Arc::clone(&self.sessions).try_acquire_owned()) {
-                Ok(permit) => {
-                    tokio::spawn(async move {
-                        let _permit = permit;
-                        Session::new(shared, stream, peer).run().await;
-                    });
-                }
-                Err(_) => self.wait_for_slot(shared, stream, peer),
-            }
-        }
-    }
-
-    /// A connection over the session limit waits up to `session_wait` for a slot, then is
-    /// served or told 421; when too many already wait, it is told 421 at once.
-    fn wait_for_slot(&self, shared: Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) {
-        let limit = shared.config.limits.max_sessions;
-        let busy = Reply::new(421, "4.7.0 Too many concurrent sessions, try again later");
-        let Ok(waiter) = Arc::clone(&self.waiters).try_acquire_owned() else {
-            tracing::warn!(%peer, limit, "Refused a session over the limit.");
-            tokio::spawn(refuse(stream, busy));
-            return;
+    /// Answers a connection we will not serve and closes it.
+    async fn refuse(&self, mut stream: TcpStream, why: Refusal) {
+        let reply = match why {
+            Refusal::NotAllowed => Reply::new(554, "5.7.1 Access denied"),
+            Refusal::Busy => Reply::new(421, "4.7.0 Too many concurrent sessions, try again later"),
         };
-        let sessions = Arc::clone(&self.sessions);
-        tokio::spawn(async move {
-            let wait = shared.config.limits.session_wait;
-            let slot = timeout(wait, sessions.acquire_owned()).await;
-            drop(waiter);
-            match slot {
-                Ok(Ok(permit)) => {
-                    let _permit = permit;
-                    Session::new(shared, stream, peer).run().await;
-                }
-                _ => {
-                    tracing::warn!(%peer, limit, "Refused a session over the limit.");
-                    refuse(stream, busy).await;
-                }
-            }
-        });
+        let _ = stream.write_all(&reply.to_wire()).await;
+        let _ = stream.shutdown().await;
     }
-
-    async fn drain(&self) {
-        let max = self.shared.config.limits.max_sessions as u32;
-        let _ = self.phase.send(Phase::Draining);
-        tracing::info!(
-            deadline_secs = self.shared.config.drain_timeout.as_secs(),
-            "Shutting down: finishing messages in flight."
-        );
-        if timeout(
-            self.shared.config.drain_timeout,
-            self.sessions.acquire_many(max),
-        )
-        .await
-        .is_ok()
-        {
-            tracing::info!("All sessions finished.");
-            return;
-        }
-        let _ = self.phase.send(Phase::Abort);
-        tracing::warn!("Drain deadline passed: answering 421 to the sessions left.");
-        let _ = timeout(Duration::from_secs(5), self.sessions.acquire_many(max)).await;
-    }
-}
-
-/// Answers a connection we will not serve and closes it.
-async fn refuse(stream: TcpStream, reply: Reply) {
-    let mut stream = stream;
-    let _ = timeout(Duration::from_secs(5), stream.write_all(&reply.to_wire())).await;
-    let _ = stream.shutdown().await;
-}
-
-fn ip_in(nets: &[IpNet], ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    nets.iter().any(|net| net.contains(&ip))
 }
 
 /// What the session does after a command.
@@ -335,7 +216,7 @@ struct Session<H> {
     shared: Arc<Shared<H>>,
     reader: BufReader<OwnedReadHalf>,
     writer: BufWriter<OwnedWriteHalf>,
-    phase: watch::Receiver<Phase>,
+    phase: PhaseWatch,
     peer: SocketAddr,
     helo: Option<String>,
     xforward: XForward,
@@ -345,10 +226,9 @@ struct Session<H> {
 }
 
 impl<H: MessageHandler> Session<H> {
-    fn new(shared: Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) -> Self {
+    fn new(shared: Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr, phase: PhaseWatch) -> Self {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        let phase = shared.phase.clone();
         Session {
             shared,
             reader: BufReader::with_capacity(16 * 1024, read),
@@ -417,10 +297,9 @@ impl<H: MessageHandler> Session<H> {
         } else {
             Phase::Draining
         };
-        let mut phase = self.phase.clone();
         let line = tokio::select! {
             line = timeout(limit, read_line(&mut self.reader, max)) => line,
-            () = wait_phase(&mut phase, stop_at) => {
+            () = self.phase.reached(stop_at) => {
                 self.send_now(&Reply::new(421, format!("4.3.2 {} Service shutting down, closing connection", self.shared.config.hostname))).await?;
                 return Ok(None);
             }
@@ -530,7 +409,7 @@ impl<H: MessageHandler> Session<H> {
     }
 
     fn xforward_allowed(&self) -> bool {
-        ip_in(&self.shared.config.xforward_clients, self.peer.ip())
+        in_networks(&self.shared.config.xforward_clients, self.peer.ip())
     }
 
     async fn xforward(&mut self, line: &[u8]) -> std::io::Result<Flow> {
@@ -569,7 +448,7 @@ impl<H: MessageHandler> Session<H> {
                 .error(Reply::new(503, "5.5.1 Nested MAIL command"))
                 .await;
         }
-        if *self.phase.borrow() != Phase::Running {
+        if self.phase.current() != Phase::Running {
             self.send_now(&Reply::new(
                 421,
                 "4.3.2 Service shutting down, closing connection",
@@ -734,7 +613,7 @@ impl<H: MessageHandler> Session<H> {
         let mut incoming = Some(Incoming::new(spool, &id, declared, max));
         let mut failed: Option<std::io::Error> = None;
         let mut seen = 0usize;
-        let mut phase = self.phase.clone();
+        let phase = self.phase.clone();
         loop {
             let chunk = tokio::select! {
                 chunk = timeout(limit, self.reader.fill_buf()) => chunk,
@@ -745,7 +624,7 @@ impl<H: MessageHandler> Session<H> {
                         "4.4.2 Message content took too long, closing connection",
                     ))));
                 }
-                () = wait_phase(&mut phase, Phase::Abort) => {
+                () = phase.reached(Phase::Abort) => {
                     return Ok(Received::Closed(Some(Reply::new(421, "4.3.2 Service shutting down, message not accepted"))));
                 }
             };
@@ -799,13 +678,6 @@ impl<H: MessageHandler> Session<H> {
             }
         }
         self.rcpts.clear();
-    }
-}
-
-/// Returns once the server reaches `at` (never, if the server is gone without reaching it).
-async fn wait_phase(phase: &mut watch::Receiver<Phase>, at: Phase) {
-    if phase.wait_for(|p| *p >= at).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }
 
@@ -1020,13 +892,5 @@ mod tests {
             501
         );
         assert_eq!(parse_xforward(b"XFORWARD NAME\r\n").unwrap_err().code, 501);
-    }
-
-    #[test]
-    fn allow_list_matches_v4_mapped_addresses() {
-        let nets: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
-        assert!(ip_in(&nets, "127.0.0.1".parse().unwrap()));
-        assert!(ip_in(&nets, "::ffff:127.0.0.2".parse().unwrap()));
-        assert!(!ip_in(&nets, "192.0.2.1".parse().unwrap()));
     }
 }

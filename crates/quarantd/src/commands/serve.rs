@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use quarantd_pipeline::{Pipeline, Stages};
-use quarantd_smtp::{Relay, Server, ShutdownSignal};
+use quarantd_runtime::ShutdownSignal;
+use quarantd_smtp::{Relay, Server};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;

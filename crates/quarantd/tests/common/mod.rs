@@ -275,7 +275,7 @@ pub async fn serve_in_process(
     quarantine: Option<Arc<dyn quarantd_pipeline::Hold>>,
 ) -> (
     SocketAddr,
-    quarantd_smtp::ShutdownSignal,
+    quarantd_runtime::ShutdownSignal,
     tokio::task::JoinHandle<()>,
 ) {
     raw.server.listen = "127.0.0.1:0".into();
@@ -287,7 +287,7 @@ pub async fn serve_in_process(
     let addr = listener.local_addr().expect("bound");
     let mut stages = quarantd_pipeline::Stages::standard(settings.mime_limits.clone());
     inject(&mut stages);
-    let shutdown = quarantd_smtp::ShutdownSignal::new();
+    let shutdown = quarantd_runtime::ShutdownSignal::new();
     let server = tokio::spawn(quarantd::serve::run(
         settings,
         listener,
