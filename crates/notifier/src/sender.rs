@@ -102,6 +102,7 @@ impl NotifySender {
         let id = &case.id;
         let now = SystemTime::now();
         let notice = self.notice(case, party, to, now);
+        // The audit detail keeps its `event=… party=… to=…` text; the log has a field each.
         let what = format!("event={} party={party} to={to}", case.event);
         let outgoing = self
             .templates
@@ -115,7 +116,7 @@ impl NotifySender {
         let (template, outgoing) = match outgoing {
             Ok(x) => x,
             Err(err) => {
-                tracing::error!(id = %id, %what, error = %err, "Cannot compose a notification.");
+                tracing::error!(id = %id, event = %case.event, party = %party, to = %to, error = %err, "Cannot compose a notification.");
                 let detail = format!("{what}: {err}");
                 self.audit(case, "notify-failed", &detail).await;
                 return Err(detail);
@@ -126,19 +127,19 @@ impl NotifySender {
         loop {
             match self.send(&outgoing).await {
                 Sent::Ok(reply) => {
-                    tracing::info!(id = %id, %what, template = %template, attempt, relay = %reply, "Notification sent.");
+                    tracing::info!(id = %id, event = %case.event, party = %party, to = %to, template = %template, attempt, relay = %reply, "Notification sent.");
                     let detail = format!("{what} template={template} attempt={attempt}: {reply}");
                     self.audit(case, "notify-sent", &detail).await;
                     return Ok(reply);
                 }
                 Sent::Temporary(err) if attempt < self.settings.max_attempts => {
-                    tracing::warn!(id = %id, %what, attempt, error = %err, retry_in_s = wait.as_secs(), "Notification deferred; retrying.");
+                    tracing::warn!(id = %id, event = %case.event, party = %party, to = %to, attempt, error = %err, retry_in_s = wait.as_secs(), "Notification deferred; retrying.");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(self.settings.max_backoff);
                     attempt += 1;
                 }
                 Sent::Temporary(err) | Sent::Permanent(err) => {
-                    tracing::error!(id = %id, %what, attempt, error = %err, "Notification not sent.");
+                    tracing::error!(id = %id, event = %case.event, party = %party, to = %to, attempt, error = %err, "Notification not sent.");
                     let detail = format!("{what} template={template} attempt={attempt}: {err}");
                     self.audit(case, "notify-failed", &detail).await;
                     return Err(detail);
