@@ -300,13 +300,13 @@ pub struct QuarantineListArgs {
     pub reason: Option<String>,
     /// held, rejected, release-requested, approved, released or deleted.
     #[arg(long, value_name = "STATUS", value_parser = crate::values::parse_status)]
-    pub status: Option<quarantd_store::MessageStatus>,
+    pub status: Option<quarantd_release::store::MessageStatus>,
     /// Messages per page (default 50, at most 1000).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
     /// Continue after this cursor (printed at the end of the previous page).
     #[arg(long, value_name = "CURSOR", value_parser = crate::values::parse_cursor)]
-    pub after: Option<quarantd_store::Cursor>,
+    pub after: Option<quarantd_release::store::Cursor>,
     /// Print one JSON object: {"messages": [...], "next": CURSOR or null}.
     #[arg(long)]
     pub json: bool,

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use quarantd_release::{Delivery, ReleaseReport};
-use quarantd_store::{format_time, AuditEntry, MessageDetail};
+use quarantd_release::store::{format_time, AuditEntry, MessageDetail};
 
 pub fn sender(mail_from: &str) -> String {
     if mail_from.is_empty() {

@@ -60,7 +60,7 @@ pub fn warn_store(url: &str, data_dir: &Path) {
     let Some(db) = sqlite_path(url) else {
         return;
     };
-    let default = db == data_dir.join(quarantd_store::SQLITE_FILE);
+    let default = db == data_dir.join(quarantd_release::store::SQLITE_FILE);
     let dir = default.then(|| data_dir.to_path_buf());
     for path in dir.into_iter().chain(companions(&db)) {
         if let Err(err) = check_private(&path) {
@@ -72,7 +72,7 @@ pub fn warn_store(url: &str, data_dir: &Path) {
 /// The SQLite database of the configured store (`""` = the default under `data_dir`).
 fn sqlite_file(store: &str, data_dir: &Path) -> Option<PathBuf> {
     match store.trim() {
-        "" => Some(data_dir.join(quarantd_store::SQLITE_FILE)),
+        "" => Some(data_dir.join(quarantd_release::store::SQLITE_FILE)),
         url => sqlite_path(url),
     }
 }

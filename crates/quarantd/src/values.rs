@@ -1,6 +1,6 @@
 //! Parsers of the command line's values (`--since`, `--status`, `--after`), for clap.
 
-use quarantd_store::{Cursor, MessageStatus};
+use quarantd_release::store::{Cursor, MessageStatus};
 
 /// `--status`: one of the stored statuses.
 pub fn parse_status(s: &str) -> Result<MessageStatus, String> {
@@ -21,7 +21,7 @@ pub fn parse_cursor(s: &str) -> Result<Cursor, String> {
 /// ago), a date `YYYY-MM-DD` (00:00 UTC), or RFC 3339 `YYYY-MM-DDTHH:MM[:SS[.fff]]` with `Z`
 /// or `±HH:MM` (UTC when the offset is left out; a space may replace the `T`).
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    parse_time_at(s, quarantd_store::now_ms())
+    parse_time_at(s, quarantd_release::store::now_ms())
 }
 
 fn parse_time_at(s: &str, now: i64) -> Result<i64, String> {
@@ -88,7 +88,7 @@ fn parse_time_at(s: &str, now: i64) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quarantd_store::format_time;
+    use quarantd_release::store::format_time;
 
     #[test]
     fn times_parse_in_every_documented_form() {

@@ -66,3 +66,14 @@ pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
 pub use rules::{Rules, VIRUS};
 pub use service::{PartFinder, Quarantine, Redeemed, ReleaseMode, Shown};
 pub use workflow::{ApprovalOutcome, RequestOutcome, Workflow};
+
+/// What front ends see of the store: the types the workflow API takes and returns, and what
+/// names or opens a store. A front end (the binary, the web UI, the policy service) uses
+/// these and [`Quarantine`], never the store crate itself.
+pub mod store {
+    pub use quarantd_store::{
+        format_time, now_ms, redact, sqlite_url, AuditEntry, Cursor, Error, ExpireReport,
+        ListFilter, MessageDetail, MessageStatus, MessageSummary, Page, PartContent,
+        RecipientStatus, Retention, Store, SQLITE_FILE,
+    };
+}

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use quarantd_config::Settings;
 use quarantd_release::{Actor, PartFinder};
-use quarantd_store::Store;
+use quarantd_release::store::Store;
 
 use crate::cli::StoreArgs;
 
@@ -87,21 +87,21 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
                 _ => EXIT_FAILURE,
             };
         }
-        if let Some(e) = cause.downcast_ref::<quarantd_store::Error>() {
+        if let Some(e) = cause.downcast_ref::<quarantd_release::store::Error>() {
             return store_code(e);
         }
     }
     EXIT_FAILURE
 }
 
-pub(crate) fn store_code(e: &quarantd_store::Error) -> u8 {
+pub(crate) fn store_code(e: &quarantd_release::store::Error) -> u8 {
     if e.is_transient() {
         EXIT_TEMPFAIL
     } else if e.is_not_found() {
         EXIT_NOT_FOUND
     } else if e.is_state_error() {
         EXIT_STATE
-    } else if matches!(e, quarantd_store::Error::UnsupportedUrl { .. }) {
+    } else if matches!(e, quarantd_release::store::Error::UnsupportedUrl { .. }) {
         EXIT_USAGE
     } else {
         EXIT_FAILURE
@@ -137,7 +137,7 @@ pub(crate) async fn open_store(settings: &Settings, flag: Option<&str>) -> anyho
     let url = match flag.map(str::trim).filter(|s| !s.is_empty()) {
         Some(url) => url.to_string(),
         None if !settings.quarantine.store.is_empty() => settings.quarantine.store.clone(),
-        None => quarantd_store::sqlite_url(&settings.data_dir),
+        None => quarantd_release::store::sqlite_url(&settings.data_dir),
     };
     if let Some(path) = sqlite_path(&url) {
         if !Path::new(path).exists() {
@@ -154,7 +154,7 @@ pub(crate) async fn open_store(settings: &Settings, flag: Option<&str>) -> anyho
         .open(Some(&url), &settings.data_dir)
         .await
         .map_err(|e| {
-            let shown = quarantd_store::redact(&url);
+            let shown = quarantd_release::store::redact(&url);
             exit(
                 store_code(&e),
                 format!("cannot open the quarantine store {shown}: {e}"),

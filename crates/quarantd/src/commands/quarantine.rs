@@ -29,7 +29,7 @@ use quarantd_release::{
     Delivery, Events, Quarantine, Redeemed, ReleaseMode, ReleaseReport, Workflow,
 };
 use quarantd_smtp::Relay;
-use quarantd_store::{format_time, Cursor, ListFilter, Store};
+use quarantd_release::store::{format_time, Cursor, ListFilter, Store};
 use serde_json::json;
 
 use super::{

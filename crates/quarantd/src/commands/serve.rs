@@ -240,7 +240,7 @@ fn node_id(settings: &Settings) -> anyhow::Result<String> {
 
 /// The quarantine seam on `store`: each message is stored with the approvals the configured
 /// rules say it needs and, with notifications on, its notification run for this node.
-fn store_hold(settings: &Settings, store: quarantd_store::Store) -> StoreHold {
+fn store_hold(settings: &Settings, store: quarantd_release::store::Store) -> StoreHold {
     let hold = StoreHold::new(store, settings.hostname.clone())
         .with_rules(settings.quarantine.rules.clone());
     if settings.notify.enabled {
@@ -266,7 +266,7 @@ pub async fn open_quarantine(settings: &Settings) -> anyhow::Result<Arc<dyn Hold
 }
 
 /// Opens the quarantine store (migrating it).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<quarantd_store::Store> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<quarantd_release::store::Store> {
     let store = settings
         .quarantine
         .open(None, &settings.data_dir)
@@ -274,7 +274,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<quarantd_store::S
         .with_context(|| {
             let url = match settings.quarantine.store.as_str() {
                 "" => format!("SQLite under {}", settings.data_dir.display()),
-                url => quarantd_store::redact(url),
+                url => quarantd_release::store::redact(url),
             };
             format!("cannot open the quarantine store ({url})")
         })?;
@@ -301,7 +301,7 @@ pub async fn run_with(
     listener: TcpListener,
     stages: Stages,
     quarantine: Option<Arc<dyn Hold>>,
-    store: Option<quarantd_store::Store>,
+    store: Option<quarantd_release::store::Store>,
     shutdown: ShutdownSignal,
 ) {
     tracing::info!(
