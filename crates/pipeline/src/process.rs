@@ -4,15 +4,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quarantd_core::{Action, Classified, Committed, Envelope, Scanned, Verdict};
+use quarantd_core::{Action, Classified, Committed, Envelope, Held, Hold, Scanned, Verdict};
 use quarantd_policy::{apply_subject_tag, Direction, Event, Group, TAG_HEADER};
 use quarantd_smtp::inbound::relay_failure_reply;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
+use crate::error::chain;
 use crate::headers::{added_headers, warning_header};
-use crate::hold::{Held, Hold};
 use crate::ledger::Ledger;
 use crate::notice::{Incident, Notifier};
 use crate::stages::{Plan, StageError, Stages};
@@ -439,7 +439,8 @@ impl Pipeline {
     }
 
     /// Commits the message to the quarantine, when there is one: `Some(Ok(id))` once it is
-    /// durable, `Some(Err(451))` when the store failed (the message stays in Postfix's queue).
+    /// durable, `Some(Err(451))` when the store failed, transient or not (the message stays
+    /// in Postfix's queue); the log line has the store's error chain.
     async fn hold(
         &self,
         envelope: &Envelope,
@@ -459,7 +460,7 @@ impl Pipeline {
             direction,
         };
         Some(quarantine.hold(held).await.map_err(|err| {
-            tracing::error!(id = %envelope.id, error = %err, "Cannot store the message in the quarantine; it is deferred.");
+            tracing::error!(id = %envelope.id, transient = err.is_transient(), error = %chain(&err), "Cannot store the message in the quarantine; it is deferred.");
             Reply::new(451, "4.3.0 Quarantine store unavailable, try again later")
         }))
     }
@@ -706,6 +707,70 @@ impl<F: std::future::Future + Unpin> std::future::Future for AssertUnwindFuture<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quarantd_core::{HoldError, HoldFuture};
+
+    /// A quarantine whose store always fails, transiently or not.
+    struct FailingHold {
+        transient: bool,
+    }
+
+    impl Hold for FailingHold {
+        fn hold<'a>(&'a self, _held: Held<'a>) -> HoldFuture<'a> {
+            let cause = std::io::Error::other("database is locked");
+            let err = if self.transient {
+                HoldError::transient(cause)
+            } else {
+                HoldError::permanent(cause)
+            };
+            Box::pin(async move { Err(err) })
+        }
+    }
+
+    fn envelope() -> Envelope {
+        Envelope {
+            id: "q1".into(),
+            peer: ([127, 0, 0, 1], 10025).into(),
+            helo: String::new(),
+            mail_from: "a@example.org".into(),
+            mail_params: Default::default(),
+            recipients: vec![quarantd_core::Recipient::plain("b@example.org")],
+            xforward: Default::default(),
+            received_at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// A store failure, transient or permanent, is a 451: never a 250, and the message is
+    /// not taken as held.
+    #[tokio::test]
+    async fn a_store_failure_defers_the_message() {
+        let verdict = Verdict {
+            action: Action::Quarantine,
+            reasons: vec!["executable".into()],
+        };
+        for transient in [true, false] {
+            let pipeline = Pipeline::new(
+                PipelineConfig::new("filter.test"),
+                Stages::standard(Default::default()),
+            )
+            .with_quarantine(Arc::new(FailingHold { transient }));
+            let held = pipeline
+                .hold(
+                    &envelope(),
+                    b"raw",
+                    &Scanned::default(),
+                    &verdict,
+                    "inbound",
+                )
+                .await
+                .expect("a quarantine is configured");
+            let reply = held.expect_err("the store failed");
+            assert_eq!(reply.code, 451, "transient {transient}: {reply}");
+            assert_eq!(
+                reply.text(),
+                "4.3.0 Quarantine store unavailable, try again later"
+            );
+        }
+    }
 
     #[test]
     fn guard_turns_panics_into_stage_errors() {

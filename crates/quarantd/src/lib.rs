@@ -6,7 +6,6 @@
 pub mod actor;
 pub mod cli;
 pub mod config;
-pub mod hold;
 pub mod inspect;
 pub mod logging;
 pub mod node_id;

@@ -9,9 +9,9 @@ use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Settings};
-use crate::hold::StoreHold;
 use crate::notifier::RelayNotifier;
-use quarantd_pipeline::Hold;
+use quarantd_core::Hold;
+use quarantd_release::StoreHold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(args: ServeArgs) -> anyhow::Result<()> {

@@ -44,15 +44,21 @@
 //!
 //! Signed easy-release tokens (issue 6) verify outside this crate and then call
 //! [`Workflow::request_release`] or [`Workflow::release_as_recipient`].
+//!
+//! Messages come in through [`StoreHold`], the implementation of the pipeline's quarantine
+//! seam (`quarantd_core::Hold`) on the store: it stores each message with the approvals
+//! these [`Rules`] say it needs and, with notifications on, its outbox run.
 
 mod actor;
 mod error;
+mod hold;
 mod job;
 mod rules;
 mod workflow;
 
 pub use actor::{normalize_name, Actor, Source, MAX_NAME_CHARS};
 pub use error::Error;
+pub use hold::StoreHold;
 pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
 pub use rules::{Rules, VIRUS};
 pub use workflow::{ApprovalOutcome, RequestOutcome, Workflow};
