@@ -13,15 +13,16 @@
 //! this crate never opens a database. Every error, timeout or panic inside a stage, and every
 //! failure to hold, becomes a 4xx for that message alone, logged with its causes.
 
+pub mod error;
 pub mod headers;
 pub mod ledger;
 pub mod notice;
 pub mod scanning;
 pub mod stages;
 
-mod error;
 mod process;
 
+pub use error::StageFailure;
 pub use ledger::Ledger;
 pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};

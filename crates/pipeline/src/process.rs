@@ -11,11 +11,11 @@ use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
-use crate::error::chain;
+use crate::error::{chain, StageError, StageFailure};
 use crate::headers::{added_headers, warning_header};
 use crate::ledger::Ledger;
 use crate::notice::{Incident, Notifier};
-use crate::stages::{Plan, StageError, Stages};
+use crate::stages::{Plan, Stages};
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -103,12 +103,10 @@ impl Pipeline {
             .await
         {
             Err(_) => {
-                return Err(StageError::new(
-                    "scan",
-                    format!("no result within {} s", self.config.scan_timeout.as_secs()),
-                ))
+                let limit = self.config.scan_timeout;
+                return Err(StageError::new("scan", StageFailure::Timeout(limit)));
             }
-            Ok(Err(panic)) => return Err(StageError::new("scan", format!("panicked: {panic}"))),
+            Ok(Err(panic)) => return Err(StageError::new("scan", StageFailure::Panicked(panic))),
             Ok(Ok(result)) => result?,
         };
         let plan = guard("decide", || Ok(self.stages.decide.plan(envelope, &scanned)))?;
@@ -125,15 +123,10 @@ impl Pipeline {
         let wait = self.config.analysis_timeout;
         let permit =
             match tokio::time::timeout(wait, Arc::clone(&self.workers).acquire_owned()).await {
-                Err(_) => {
-                    return Err(StageError::new(
-                        "decompose",
-                        format!("no analysis worker free within {} s", wait.as_secs()),
-                    ))
-                }
-                Ok(permit) => {
-                    permit.map_err(|_| StageError::new("decompose", "analysis pool closed"))?
-                }
+                Err(_) => return Err(StageError::new("decompose", StageFailure::NoWorker(wait))),
+                Ok(permit) => permit.map_err(|closed| {
+                    StageError::new("decompose", StageFailure::PoolClosed).caused_by(closed)
+                })?,
             };
         let stages = Arc::clone(&self.stages);
         let task = tokio::task::spawn_blocking(move || {
@@ -142,17 +135,13 @@ impl Pipeline {
             guard("classify", || stages.classify.classify(decomposed))
         });
         match tokio::time::timeout(self.config.analysis_timeout, task).await {
-            Err(_) => Err(StageError::new(
-                "decompose",
-                format!(
-                    "analysis took longer than {} s",
-                    self.config.analysis_timeout.as_secs()
-                ),
-            )),
-            Ok(Err(join)) => Err(StageError::new(
-                "decompose",
-                format!("analysis task failed: {join}"),
-            )),
+            Err(_) => {
+                let limit = self.config.analysis_timeout;
+                Err(StageError::new("decompose", StageFailure::Timeout(limit)))
+            }
+            Ok(Err(join)) => {
+                Err(StageError::new("decompose", StageFailure::TaskFailed).caused_by(join))
+            }
             Ok(Ok(result)) => result,
         }
     }
@@ -537,7 +526,7 @@ impl Pipeline {
             }
             Err(err) => {
                 txn.abort().await;
-                tracing::error!(id = %envelope.id, stage = err.stage, reason = %err.reason, "A stage failed; the message is deferred.");
+                tracing::error!(id = %envelope.id, stage = err.stage, kind = err.kind.as_str(), error = %chain(&err), "A stage failed; the message is deferred.");
                 let verdict = Verdict {
                     action: Action::Tempfail,
                     reasons: vec![format!("{}-failed", err.stage)],
@@ -672,7 +661,7 @@ fn guard<T>(
         Ok(result) => result,
         Err(panic) => Err(StageError::new(
             stage,
-            format!("panicked: {}", panic_message(&*panic)),
+            StageFailure::Panicked(panic_message(&*panic)),
         )),
     }
 }
@@ -776,6 +765,6 @@ mod tests {
     fn guard_turns_panics_into_stage_errors() {
         let err = guard::<()>("classify", || panic!("boom")).unwrap_err();
         assert_eq!(err.stage, "classify");
-        assert!(err.reason.contains("boom"));
+        assert_eq!(err.kind, StageFailure::Panicked("boom".into()));
     }
 }
