@@ -1,6 +1,6 @@
 //! The one place this crate inflates a raw zlib stream (PowerPoint's compressed
-//! `ExOleObjStg`, ActiveMime), always under a byte cap, through `quarantd-mime`'s one capped
-//! reader (`quarantd_mime::inflate_zlib`). Zip members are read through the `zip` crate under
+//! `ExOleObjStg`, ActiveMime), always under a byte cap, through the one capped decompressor
+//! (`quarantd_cap::zlib`). Zip members are read through the `zip` crate under
 //! [`crate::limits::MAX_ZIP_MEMBER`] and [`crate::limits::MAX_ZIP_TOTAL`].
 //!
 //! Both also draw on the message's [`Budget`]: bytes inflated by all parts together, and a
@@ -118,7 +118,7 @@ pub(crate) fn take_cut() -> Option<String> {
 /// `None` when nothing did.
 pub(crate) fn zlib(data: &[u8], cap: u64) -> Option<Vec<u8>> {
     let allowed = allowance(cap);
-    let out = quarantd_mime::inflate_zlib(data, allowed);
-    charge(out.as_ref().map_or(0, |o| o.len() as u64), allowed, cap);
-    out
+    let out = quarantd_cap::zlib(data, &quarantd_cap::Cap::bytes(allowed, ""), 0);
+    charge(out.bytes.len() as u64, allowed, cap);
+    (out.error.is_none() || !out.bytes.is_empty()).then_some(out.bytes)
 }

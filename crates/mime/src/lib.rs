@@ -10,13 +10,12 @@
 //!
 //! Limits are named in [`Limits`]; reaching one labels the part `unscannable` with the reason
 //! instead of failing, and so does a corrupt container. Every byte unpacked passes through
-//! one capped reader (`cap`); nothing is written to disk and member names are never used as
+//! the one capped decompressor (`quarantd-cap`); nothing is written to disk and member names are never used as
 //! paths.
 //!
 //! Pure and synchronous: no I/O, no runtime, no threads. Never panics on input.
 
 mod bytes;
-mod cap;
 mod detect;
 mod forced;
 mod formats;
@@ -90,20 +89,6 @@ pub fn decompose_as(format: &str, bytes: &[u8], limits: &Limits) -> Option<Decom
 #[doc(hidden)]
 pub fn format_names() -> impl Iterator<Item = &'static str> {
     forced::format_names()
-}
-
-/// Inflates a zlib stream through the one capped reader: at most `cap` bytes out, and what
-/// inflated before an error (a stream without its checksum, as PowerPoint writes them).
-/// `None` when nothing inflated. For `quarantd-classify`, which inflates small embedded
-/// streams for its own look and must not construct decoders itself.
-pub fn inflate_zlib(data: &[u8], cap: u64) -> Option<Vec<u8>> {
-    let limit = limits::Cap {
-        bytes: cap,
-        reason: String::new(),
-        deadline: None,
-    };
-    let out = cap::zlib(data, &limit, 0);
-    (out.error.is_none() || !out.bytes.is_empty()).then_some(out.bytes)
 }
 
 /// The part at `path` of the message `raw`, decomposed under `limits`: what

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use quarantd_cap::Cap;
+
 /// Named limits of the decomposition. Reaching one labels the affected part `unscannable`
 /// with the reason; it is never an error.
 #[derive(Debug, Clone)]
@@ -33,24 +35,6 @@ impl Default for Limits {
             ratio_grace: 1024 * 1024,
             max_time: Duration::from_secs(30),
         }
-    }
-}
-
-/// Which limit bounded an unpacking, and its reason text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Cap {
-    /// Most bytes the member may unpack to.
-    pub bytes: u64,
-    /// What `unscannable_reason` says when the cap is hit.
-    pub reason: String,
-    /// When the message's time is up: a decoder still running then is stopped.
-    pub deadline: Option<Instant>,
-}
-
-impl Cap {
-    /// The reason recorded when the deadline stopped an unpacking.
-    pub fn time_reason(&self) -> String {
-        "time limit per message reached while unpacking".to_string()
     }
 }
 

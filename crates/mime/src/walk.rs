@@ -3,12 +3,12 @@
 use std::io::Read;
 use std::panic::{self, AssertUnwindSafe};
 
+use quarantd_cap::{Cap, Unpacked};
 use quarantd_core::{Label, Part, PartData, PartPath};
 
-use crate::cap::{self, Unpacked};
 use crate::detect;
 use crate::formats::{self, Container, Failure, Member, Sink};
-use crate::limits::{Account, Cap, Limits};
+use crate::limits::{Account, Limits};
 use quarantd_core::sha256_hex;
 
 pub(crate) struct Walker<'l> {
@@ -109,7 +109,7 @@ impl Sink for Walker<'_> {
 
     /// Unpacks a decoder through the one capped reader and charges the account.
     fn unpack(&mut self, reader: impl Read, packed: u64, size_hint: u64) -> Unpacked {
-        let out = cap::unpack(reader, &self.cap(packed), size_hint);
+        let out = quarantd_cap::unpack(reader, &self.cap(packed), size_hint);
         self.account.charge(out.bytes.len() as u64);
         out
     }

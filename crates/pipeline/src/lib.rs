@@ -8,11 +8,13 @@
 //!
 //! The rule this crate keeps: the upstream client gets 250 only after the relay accepted the
 //! message or the quarantine committed it, for every recipient — the [`ledger`] checks it
-//! before any 2xx goes out and answers 451 otherwise. Every error, timeout or panic inside a
-//! stage becomes a 4xx for that message alone.
+//! before any 2xx goes out and answers 451 otherwise. Messages to hold go through the
+//! quarantine seam `quarantd_core::Hold` (implemented on the store by `quarantd-release`), so
+//! this crate never opens a database. Every error, timeout or panic inside a stage, and every
+//! failure to hold, becomes a 4xx for that message alone, logged with its causes.
 
+pub mod error;
 pub mod headers;
-pub mod hold;
 pub mod ledger;
 pub mod notice;
 pub mod scanning;
@@ -20,7 +22,7 @@ pub mod stages;
 
 mod process;
 
-pub use hold::{Held, Hold, HoldError, HoldFuture};
+pub use error::StageFailure;
 pub use ledger::Ledger;
 pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};

@@ -4,18 +4,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quarantd_core::{Action, Classified, Committed, Envelope, Scanned, Verdict};
+use quarantd_core::{Action, Classified, Committed, Envelope, Held, Hold, Scanned, Verdict};
 use quarantd_policy::{apply_subject_tag, Direction, Event, Group, TAG_HEADER};
 use quarantd_smtp::inbound::relay_failure_reply;
 use quarantd_smtp::outbound::MailFrom;
 use quarantd_smtp::{MessageHandler, Relay, Reply, Transaction};
 use tokio::sync::Semaphore;
 
+use crate::error::{chain, StageError, StageFailure};
 use crate::headers::{added_headers, warning_header};
-use crate::hold::{Held, Hold};
 use crate::ledger::Ledger;
 use crate::notice::{Incident, Notifier};
-use crate::stages::{Plan, StageError, Stages};
+use crate::stages::{Plan, Stages};
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone)]
@@ -103,12 +103,10 @@ impl Pipeline {
             .await
         {
             Err(_) => {
-                return Err(StageError::new(
-                    "scan",
-                    format!("no result within {} s", self.config.scan_timeout.as_secs()),
-                ))
+                let limit = self.config.scan_timeout;
+                return Err(StageError::new("scan", StageFailure::Timeout(limit)));
             }
-            Ok(Err(panic)) => return Err(StageError::new("scan", format!("panicked: {panic}"))),
+            Ok(Err(panic)) => return Err(StageError::new("scan", StageFailure::Panicked(panic))),
             Ok(Ok(result)) => result?,
         };
         let plan = guard("decide", || Ok(self.stages.decide.plan(envelope, &scanned)))?;
@@ -125,15 +123,10 @@ impl Pipeline {
         let wait = self.config.analysis_timeout;
         let permit =
             match tokio::time::timeout(wait, Arc::clone(&self.workers).acquire_owned()).await {
-                Err(_) => {
-                    return Err(StageError::new(
-                        "decompose",
-                        format!("no analysis worker free within {} s", wait.as_secs()),
-                    ))
-                }
-                Ok(permit) => {
-                    permit.map_err(|_| StageError::new("decompose", "analysis pool closed"))?
-                }
+                Err(_) => return Err(StageError::new("decompose", StageFailure::NoWorker(wait))),
+                Ok(permit) => permit.map_err(|closed| {
+                    StageError::new("decompose", StageFailure::PoolClosed).caused_by(closed)
+                })?,
             };
         let stages = Arc::clone(&self.stages);
         let task = tokio::task::spawn_blocking(move || {
@@ -142,17 +135,13 @@ impl Pipeline {
             guard("classify", || stages.classify.classify(decomposed))
         });
         match tokio::time::timeout(self.config.analysis_timeout, task).await {
-            Err(_) => Err(StageError::new(
-                "decompose",
-                format!(
-                    "analysis took longer than {} s",
-                    self.config.analysis_timeout.as_secs()
-                ),
-            )),
-            Ok(Err(join)) => Err(StageError::new(
-                "decompose",
-                format!("analysis task failed: {join}"),
-            )),
+            Err(_) => {
+                let limit = self.config.analysis_timeout;
+                Err(StageError::new("decompose", StageFailure::Timeout(limit)))
+            }
+            Ok(Err(join)) => {
+                Err(StageError::new("decompose", StageFailure::TaskFailed).caused_by(join))
+            }
             Ok(Ok(result)) => result,
         }
     }
@@ -439,7 +428,8 @@ impl Pipeline {
     }
 
     /// Commits the message to the quarantine, when there is one: `Some(Ok(id))` once it is
-    /// durable, `Some(Err(451))` when the store failed (the message stays in Postfix's queue).
+    /// durable, `Some(Err(451))` when the store failed, transient or not (the message stays
+    /// in Postfix's queue); the log line has the store's error chain.
     async fn hold(
         &self,
         envelope: &Envelope,
@@ -459,7 +449,7 @@ impl Pipeline {
             direction,
         };
         Some(quarantine.hold(held).await.map_err(|err| {
-            tracing::error!(id = %envelope.id, error = %err, "Cannot store the message in the quarantine; it is deferred.");
+            tracing::error!(id = %envelope.id, transient = err.is_transient(), error = %chain(&err), "Cannot store the message in the quarantine; it is deferred.");
             Reply::new(451, "4.3.0 Quarantine store unavailable, try again later")
         }))
     }
@@ -536,7 +526,7 @@ impl Pipeline {
             }
             Err(err) => {
                 txn.abort().await;
-                tracing::error!(id = %envelope.id, stage = err.stage, reason = %err.reason, "A stage failed; the message is deferred.");
+                tracing::error!(id = %envelope.id, stage = err.stage, kind = err.kind.as_str(), error = %chain(&err), "A stage failed; the message is deferred.");
                 let verdict = Verdict {
                     action: Action::Tempfail,
                     reasons: vec![format!("{}-failed", err.stage)],
@@ -675,7 +665,7 @@ fn guard<T>(
         Ok(result) => result,
         Err(panic) => Err(StageError::new(
             stage,
-            format!("panicked: {}", panic_message(&*panic)),
+            StageFailure::Panicked(panic_message(&*panic)),
         )),
     }
 }
@@ -710,11 +700,75 @@ impl<F: std::future::Future + Unpin> std::future::Future for AssertUnwindFuture<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quarantd_core::{HoldError, HoldFuture};
+
+    /// A quarantine whose store always fails, transiently or not.
+    struct FailingHold {
+        transient: bool,
+    }
+
+    impl Hold for FailingHold {
+        fn hold<'a>(&'a self, _held: Held<'a>) -> HoldFuture<'a> {
+            let cause = std::io::Error::other("database is locked");
+            let err = if self.transient {
+                HoldError::transient(cause)
+            } else {
+                HoldError::permanent(cause)
+            };
+            Box::pin(async move { Err(err) })
+        }
+    }
+
+    fn envelope() -> Envelope {
+        Envelope {
+            id: "q1".into(),
+            peer: ([127, 0, 0, 1], 10025).into(),
+            helo: String::new(),
+            mail_from: "a@example.org".into(),
+            mail_params: Default::default(),
+            recipients: vec![quarantd_core::Recipient::plain("b@example.org")],
+            xforward: Default::default(),
+            received_at: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    /// A store failure, transient or permanent, is a 451: never a 250, and the message is
+    /// not taken as held.
+    #[tokio::test]
+    async fn a_store_failure_defers_the_message() {
+        let verdict = Verdict {
+            action: Action::Quarantine,
+            reasons: vec!["executable".into()],
+        };
+        for transient in [true, false] {
+            let pipeline = Pipeline::new(
+                PipelineConfig::new("filter.test"),
+                Stages::standard(Default::default()),
+            )
+            .with_quarantine(Arc::new(FailingHold { transient }));
+            let held = pipeline
+                .hold(
+                    &envelope(),
+                    b"raw",
+                    &Scanned::default(),
+                    &verdict,
+                    "inbound",
+                )
+                .await
+                .expect("a quarantine is configured");
+            let reply = held.expect_err("the store failed");
+            assert_eq!(reply.code, 451, "transient {transient}: {reply}");
+            assert_eq!(
+                reply.text(),
+                "4.3.0 Quarantine store unavailable, try again later"
+            );
+        }
+    }
 
     #[test]
     fn guard_turns_panics_into_stage_errors() {
         let err = guard::<()>("classify", || panic!("boom")).unwrap_err();
         assert_eq!(err.stage, "classify");
-        assert!(err.reason.contains("boom"));
+        assert_eq!(err.kind, StageFailure::Panicked("boom".into()));
     }
 }

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use quarantd_core::{Classified, Scanned};
 use quarantd_scan::{FailureKind, MessageReport, MessageScanner, ScanError};
 
-use crate::stages::{Scan, ScanFuture, StageError, Stages};
+use crate::error::{StageError, StageFailure};
+use crate::stages::{Scan, ScanFuture, Stages};
 
 /// What a scanner failure does to the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,10 +94,10 @@ impl ScannerStage {
             .any(|f| self.policy.for_kind(f.kind) == OnFailure::Tempfail);
         if report.findings.is_empty() && retry {
             tracing::warn!(target: "quarantd::scan", failures = report.failures.len(), error = %reason, "Scanner failed; the message is deferred.");
-            return Err(StageError::new("scan", reason));
+            return Err(scanner_failed(ScanFailures(report.failures)));
         }
         let Some(root) = classified.parts.first_mut() else {
-            return Err(StageError::new("scan", reason));
+            return Err(scanner_failed(ScanFailures(report.failures)));
         };
         if report.findings.is_empty() {
             tracing::warn!(target: "quarantd::scan", failures = report.failures.len(), error = %reason, "Scanner failed; the message is unscannable.");
@@ -114,12 +115,12 @@ impl ScannerStage {
         match self.policy.for_kind(err.kind) {
             OnFailure::Tempfail => {
                 tracing::warn!(target: "quarantd::scan", kind = %err.kind, error = %err, "Scanner failed; the message is deferred.");
-                Err(StageError::new("scan", err.to_string()))
+                Err(scanner_failed(err))
             }
             OnFailure::Quarantine => {
                 tracing::warn!(target: "quarantd::scan", kind = %err.kind, error = %err, "Scanner failed; the message is unscannable.");
                 let Some(root) = classified.parts.first_mut() else {
-                    return Err(StageError::new("scan", err.to_string()));
+                    return Err(scanner_failed(err));
                 };
                 root.part.mark_unscannable(err.to_string());
                 Ok(Scanned {
@@ -145,6 +146,16 @@ impl Scan for ScannerStage {
         })
     }
 }
+
+/// The scan stage's error when the scanners gave no verdict: `cause` says which and how.
+fn scanner_failed(cause: impl Into<quarantd_core::BoxError>) -> StageError {
+    StageError::new("scan", StageFailure::Scanner).caused_by(cause)
+}
+
+/// Several items' failures as one cause (each a [`ScanError`] with its kind).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", failures_text(.0))]
+struct ScanFailures(Vec<ScanError>);
 
 /// Most failures named in an `unscannable` reason; the rest are counted.
 const MAX_FAILURES_NAMED: usize = 5;
@@ -279,6 +290,13 @@ mod tests {
         ] {
             let err = stage(kind).scan(b"raw", classified()).await.unwrap_err();
             assert_eq!(err.stage, "scan");
+            assert_eq!(err.kind, StageFailure::Scanner);
+            let cause = std::error::Error::source(&err).expect("the scanner's error is kept");
+            let text = cause.to_string();
+            assert!(
+                text.contains(&format!("scanner failing: {kind}: scripted")),
+                "{text}"
+            );
         }
         let scanned = stage(FailureKind::SizeLimit)
             .scan(b"raw", classified())

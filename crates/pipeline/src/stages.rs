@@ -8,25 +8,8 @@ use quarantd_policy::{Decision, Direction, Group, Policy};
 
 use quarantd_core::{Classified, Decomposed, Envelope, Scanned, Verdict};
 
-/// A stage failed; the message gets a 4xx naming the stage.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("stage {stage} failed: {reason}")]
-pub struct StageError {
-    /// The stage's name: `decompose`, `classify`, `scan`, `decide` or `commit`.
-    pub stage: &'static str,
-    /// What went wrong.
-    pub reason: String,
-}
-
-impl StageError {
-    /// A failure of `stage`.
-    pub fn new(stage: &'static str, reason: impl Into<String>) -> Self {
-        StageError {
-            stage,
-            reason: reason.into(),
-        }
-    }
-}
+/// What the stage traits return on failure (defined with its kinds in [`crate::error`]).
+pub use crate::error::StageError;
 
 /// Raw bytes → parts.
 pub trait Decompose: Send + Sync {

@@ -10,7 +10,6 @@
 pub mod actor;
 pub mod cli;
 pub mod commands;
-pub mod hold;
 pub mod logging;
 pub mod node_id;
 pub mod output;

@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use quarantd_release::{Delivery, ReleaseReport};
 use quarantd_release::store::{format_time, AuditEntry, MessageDetail};
+use quarantd_release::{Delivery, ReleaseReport};
 
 pub fn sender(mail_from: &str) -> String {
     if mail_from.is_empty() {

@@ -276,7 +276,7 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                 "test database URL goes through 127.0.0.1:3306: {}",
                 db.url
             );
-            let (sink, _daemon, mut client) = serve_with_store(via_proxy).await;
+            let (sink, daemon, mut client) = serve_with_store(via_proxy).await;
             let mut held = Vec::new();
             let mut deferred = 0;
             for i in 0..30 {
@@ -325,6 +325,19 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                 );
             }
             assert!(deferred >= 9, "the cut was noticed: {deferred} deferred");
+            // Each 451 is logged with the store's error as the cause, and transient: the
+            // pipeline got the database's failure, not a flattened text.
+            let failures =
+                daemon.events("Cannot store the message in the quarantine; it is deferred.");
+            assert_eq!(failures.len(), deferred, "{failures:?}");
+            for event in &failures {
+                assert_eq!(event["transient"], true, "{event}");
+                let error = event["error"].as_str().unwrap_or_default();
+                assert!(
+                    error.starts_with("quarantine store failed: quarantine database "),
+                    "{event}"
+                );
+            }
             assert!(held.len() >= 20);
             let store = db.open().await;
             for id in &held {

@@ -759,6 +759,37 @@ fn bad_signature_input_is_refused_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
 }
 
+/// A scanner that is down makes `inspect` say tempfail with the scanner's own error behind
+/// the stage's: the cause is kept, not flattened into "scan failed".
+#[test]
+fn inspect_names_the_cause_of_a_failed_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("quarantd.toml");
+    let socket = dir.path().join("no-clamd.ctl");
+    std::fs::write(
+        &config,
+        format!("[scan.clamd]\naddress = \"{}\"\n", socket.display()),
+    )
+    .unwrap();
+    let message = dir.path().join("m.eml");
+    std::fs::write(&message, common::message("down")).unwrap();
+    let (code, out, err) = common::cli(&[
+        "inspect",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        message.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["action"], "tempfail", "{out}");
+    let reason = json["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("stage scan failed: no verdict from the scanners: scanner clamd: down"),
+        "{out}"
+    );
+}
+
 /// Issue 11 A3: a detection is kept when another item of the message is over a scanner's
 /// limits — the message is held (or rejected) as a virus, with `unscannable` on top, never
 /// as merely unscannable.

@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex};
 use common::exe_and_js;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use quarantd::hold::StoreHold;
-use quarantd_core::{Action, Envelope, Scanned, Verdict};
-use quarantd_pipeline::{Decide, Held, Hold, HoldError, HoldFuture, Plan};
+use quarantd_core::{Action, Envelope, Held, Hold, HoldError, HoldFuture, Scanned, Verdict};
+use quarantd_pipeline::{Decide, Plan};
 use quarantd_policy::{Group, RawDomainPolicy, RawPolicy};
+use quarantd_release::StoreHold;
 use quarantd_store::{ListFilter, Store};
 use quarantd_testkit::{Client, Sink, SinkConfig};
 
@@ -259,7 +259,7 @@ struct FlakyStore {
 impl Hold for FlakyStore {
     fn hold<'a>(&'a self, held: Held<'a>) -> HoldFuture<'a> {
         if self.fail.load(Ordering::SeqCst) {
-            return Box::pin(async { Err(HoldError("injected store failure".into())) });
+            return Box::pin(async { Err(HoldError::transient("injected store failure")) });
         }
         self.inner.hold(held)
     }

@@ -46,6 +46,10 @@
 //! ([`Quarantine::redeem`]): verified, then [`Workflow::request_release`] or
 //! [`Workflow::release_as_recipient`].
 //!
+//! Messages come in through [`StoreHold`], the implementation of the pipeline's quarantine
+//! seam (`quarantd_core::Hold`) on the store: it stores each message with the approvals
+//! these [`Rules`] say it needs and, with notifications on, its outbox run.
+//!
 //! Front ends use [`Quarantine`], the workflow API: one method per step (list, show, raw,
 //! part, approve, request-release, release, redeem, delete, expire, audit), each committed
 //! with its audit entry, then its [`WorkflowEvent`] through the [`Events`] seam.
@@ -53,6 +57,7 @@
 mod actor;
 mod error;
 pub mod events;
+mod hold;
 mod job;
 mod rules;
 mod service;
@@ -62,6 +67,7 @@ mod workflow;
 pub use actor::{normalize_name, Actor, Source, MAX_NAME_CHARS};
 pub use error::Error;
 pub use events::{EventFuture, Events, NoEvents, WorkflowEvent};
+pub use hold::StoreHold;
 pub use job::{released_header, Delivery, ReleaseReport, ReleaseSettings};
 pub use rules::{Rules, VIRUS};
 pub use service::{PartFinder, Quarantine, Redeemed, ReleaseMode, Shown};

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use quarantd_core::{Action, Label, Part, PartPath, Verdict};
+use quarantd_core::{Action, Held, Label, Part, PartPath, Verdict};
 use quarantd_store::testing::{envelope, mysql_server_url, sized_raw};
 use quarantd_store::{
     system_time_ms, Backend, ListFilter, MessageStatus, NewMessage, Store, StoreOptions,
@@ -113,12 +113,14 @@ async fn fill(store: &Store, n: usize) {
             .iter()
             .zip(&verdicts)
             .map(|(env, verdict)| NewMessage {
-                envelope: env,
-                raw: &raw,
-                parts: &parts,
-                findings: &[],
-                verdict,
-                direction: "inbound",
+                held: Held {
+                    envelope: env,
+                    raw: &raw,
+                    parts: &parts,
+                    findings: &[],
+                    verdict,
+                    direction: "inbound",
+                },
                 node: "bench",
                 approvals_required: None,
                 outbox: None,
@@ -248,12 +250,14 @@ async fn store_100k(store: &Store, count: usize) {
     for i in 0..count {
         let env = envelope("a@example.org", &["b@corp.test"]);
         let msg = NewMessage {
-            envelope: &env,
-            raw: &bodies[i % bodies.len()],
-            parts: &[],
-            findings: &[],
-            verdict: &verdict,
-            direction: "inbound",
+            held: Held {
+                envelope: &env,
+                raw: &bodies[i % bodies.len()],
+                parts: &[],
+                findings: &[],
+                verdict: &verdict,
+                direction: "inbound",
+            },
             node: "bench",
             approvals_required: None,
             outbox: None,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use quarantd_core::{Action, BodyType, Notify, Ret};
+use quarantd_core::{BodyType, Held, HeldKind, Notify, Ret};
 use sqlx::{Any, Transaction};
 
 use crate::blob;
@@ -113,7 +113,7 @@ impl Store {
     /// stored, or neither.
     pub async fn insert(&self, msg: &NewMessage<'_>) -> Result<String, Error> {
         self.insert_batch(std::slice::from_ref(msg)).await?;
-        Ok(msg.envelope.id.clone())
+        Ok(msg.held.envelope.id.clone())
     }
 
     /// Stores several messages in one transaction (bulk import, benchmarks).
@@ -155,14 +155,15 @@ fn build_batch(msgs: &[NewMessage<'_>], now: i64) -> Batch {
 }
 
 fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
-    let env = msg.envelope;
+    let held = &msg.held;
+    let env = held.envelope;
     let id = env.id.as_str();
     let received_at = system_time_ms(env.received_at);
-    let raw_sha256 = quarantd_core::sha256_hex(msg.raw);
+    let raw_sha256 = quarantd_core::sha256_hex(held.raw);
     b.messages
         .rows
         .push(message_row(msg, &raw_sha256, received_at, now));
-    for (seq, chunk) in blob::chunks(blob::compress(msg.raw))
+    for (seq, chunk) in blob::chunks(blob::compress(held.raw))
         .into_iter()
         .enumerate()
     {
@@ -183,12 +184,12 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
             lc.into(),
             rcpt.notify.map(Notify::dsn_value).into(),
             rcpt.orcpt.as_deref().map(|o| cut(o, 1000)).into(),
-            initial_status(msg).1.as_str().into(),
+            initial_status(held).1.as_str().into(),
             0i64.into(),
             now.into(),
         ]);
     }
-    for (kind, value) in facets(msg) {
+    for (kind, value) in facets(held) {
         b.facets.rows.push(vec![
             kind.into(),
             value.into(),
@@ -196,7 +197,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
             id.into(),
         ]);
     }
-    for (seq, part) in msg.parts.iter().enumerate() {
+    for (seq, part) in held.parts.iter().enumerate() {
         let labels: Vec<&str> = part.labels.iter().map(|l| l.as_str()).collect();
         b.parts.rows.push(vec![
             id.into(),
@@ -220,7 +221,7 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
                 .into(),
         ]);
     }
-    for (seq, f) in msg.findings.iter().enumerate() {
+    for (seq, f) in held.findings.iter().enumerate() {
         b.findings.rows.push(vec![
             id.into(),
             (seq as i64).into(),
@@ -234,8 +235,8 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
         "from=<{}> rcpts={} size={} reasons={}",
         env.mail_from,
         env.recipients.len(),
-        msg.raw.len(),
-        msg.verdict.reasons.join(",")
+        held.raw.len(),
+        held.verdict.reasons.join(",")
     );
     b.audit.rows.push(vec![
         now.into(),
@@ -245,13 +246,13 @@ fn add_message(b: &mut Batch, msg: &NewMessage<'_>, now: i64) {
         cut(&detail, 2000).into(),
     ]);
     if let Some(run) = &msg.outbox {
-        b.outbox.rows.push(outbox_row(msg, run, now));
+        b.outbox.rows.push(outbox_row(held, run, now));
     }
 }
 
 /// The notification run queued with the message: the recipient party means its recipients.
-fn outbox_row(msg: &NewMessage<'_>, run: &NewOutboxRun<'_>, now: i64) -> Vec<Val> {
-    let concerned: Vec<&str> = msg
+fn outbox_row(held: &Held<'_>, run: &NewOutboxRun<'_>, now: i64) -> Vec<Val> {
+    let concerned: Vec<&str> = held
         .envelope
         .recipients
         .iter()
@@ -259,7 +260,7 @@ fn outbox_row(msg: &NewMessage<'_>, run: &NewOutboxRun<'_>, now: i64) -> Vec<Val
         .collect();
     vec![
         cut(run.owner, 255).into(),
-        msg.envelope.id.as_str().into(),
+        held.envelope.id.as_str().into(),
         cut(run.event, 32).into(),
         concerned.join("\n").into(),
         now.into(),
@@ -267,17 +268,17 @@ fn outbox_row(msg: &NewMessage<'_>, run: &NewOutboxRun<'_>, now: i64) -> Vec<Val
 }
 
 /// `rejected` for the stored copy of a refused message, else `held`.
-fn initial_status(msg: &NewMessage<'_>) -> (MessageStatus, RecipientStatus) {
-    if msg.verdict.action == Action::Reject {
-        (MessageStatus::Rejected, RecipientStatus::Rejected)
-    } else {
-        (MessageStatus::Held, RecipientStatus::Held)
+fn initial_status(held: &Held<'_>) -> (MessageStatus, RecipientStatus) {
+    match held.kind() {
+        HeldKind::RejectedCopy => (MessageStatus::Rejected, RecipientStatus::Rejected),
+        HeldKind::Quarantined => (MessageStatus::Held, RecipientStatus::Held),
     }
 }
 
 fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i64) -> Vec<Val> {
-    let env = msg.envelope;
-    let hdr = headers::parse(msg.raw);
+    let held = &msg.held;
+    let env = held.envelope;
+    let hdr = headers::parse(held.raw);
     let xforward: Vec<String> = env
         .xforward
         .0
@@ -288,8 +289,8 @@ fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i6
     vec![
         env.id.as_str().into(),
         received_at.into(),
-        initial_status(msg).0.as_str().into(),
-        cut(msg.direction, 32).into(),
+        initial_status(held).0.as_str().into(),
+        cut(held.direction, 32).into(),
         cut(msg.node, 255).into(),
         cut(&env.mail_from, 1000).into(),
         cut(&env.mail_from.to_lowercase(), 320).into(),
@@ -319,10 +320,10 @@ fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i6
         opt(hdr.subject, 1000),
         opt(hdr.message_id, 1000),
         opt(hdr.date, 100),
-        (msg.raw.len() as i64).into(),
+        (held.raw.len() as i64).into(),
         raw_sha256.into(),
-        msg.verdict.action.as_str().into(),
-        cut(&msg.verdict.reasons.join("\n"), 2000).into(),
+        held.verdict.action.as_str().into(),
+        cut(&held.verdict.reasons.join("\n"), 2000).into(),
         blob::ENCODING_DEFLATE.into(),
         now.into(),
         msg.approvals_required.map(i64::from).into(),
@@ -330,16 +331,16 @@ fn message_row(msg: &NewMessage<'_>, raw_sha256: &str, received_at: i64, now: i6
 }
 
 /// The `list` filter values of a message: recipients, their domains, the reason keys.
-fn facets(msg: &NewMessage<'_>) -> BTreeSet<(&'static str, String)> {
+fn facets(held: &Held<'_>) -> BTreeSet<(&'static str, String)> {
     let mut out = BTreeSet::new();
-    for rcpt in &msg.envelope.recipients {
+    for rcpt in &held.envelope.recipients {
         let lc = rcpt.address.to_lowercase();
         if let Some((_, domain)) = lc.rsplit_once('@') {
             out.insert(("domain", cut(domain, 320)));
         }
         out.insert(("rcpt", cut(&lc, 320)));
     }
-    for reason in &msg.verdict.reasons {
+    for reason in &held.verdict.reasons {
         out.insert(("reason", cut(&reason_key(reason).to_lowercase(), 320)));
     }
     out

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use quarantd_core::{Envelope, Finding, Part, Verdict};
+use quarantd_core::{Held, Part};
 
 use crate::error::Error;
 
@@ -124,21 +124,13 @@ impl fmt::Display for RecipientStatus {
     }
 }
 
-/// A message to put into the quarantine, as the pipeline has it.
+/// A message to put into the quarantine: what the pipeline holds, and what only the store
+/// records beside it.
 #[derive(Debug, Clone, Copy)]
 pub struct NewMessage<'a> {
-    /// The envelope; its `id` (from `quarantd_core::id::new_id`) becomes the quarantine id.
-    pub envelope: &'a Envelope,
-    /// The message exactly as received.
-    pub raw: &'a [u8],
-    /// The decomposition's parts with their labels.
-    pub parts: &'a [Part],
-    /// What the scanners found.
-    pub findings: &'a [Finding],
-    /// Why the message is held.
-    pub verdict: &'a Verdict,
-    /// `inbound`, `outbound`, `internal` or `unknown`.
-    pub direction: &'a str,
+    /// The message as the pipeline holds it; its envelope's `id` (from
+    /// `quarantd_core::id::new_id`) becomes the quarantine id.
+    pub held: Held<'a>,
     /// The host name of the node that took the message.
     pub node: &'a str,
     /// Distinct approvals a release of this message needs, by the rules in force when it

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use quarantd_core::{
-    Action, Envelope, Finding, Label, MailParams, Part, PartPath, Recipient, Verdict, XForward,
+    Action, Envelope, Finding, Held, Label, MailParams, Part, PartPath, Recipient, Verdict,
+    XForward,
 };
 use sqlx::Connection;
 
@@ -168,7 +169,7 @@ macro_rules! both_backends {
     };
 }
 
-/// A message to quarantine, owning everything [`NewMessage`] borrows.
+/// A message to quarantine, owning everything [`Held`] and [`NewMessage`] borrow.
 #[derive(Debug, Clone)]
 pub struct Sample {
     /// The envelope (its id is fresh).
@@ -256,15 +257,22 @@ impl Sample {
         self
     }
 
-    /// The borrowed form the store takes.
-    pub fn as_new(&self) -> NewMessage<'_> {
-        NewMessage {
+    /// The message as the pipeline holds it.
+    pub fn held(&self) -> Held<'_> {
+        Held {
             envelope: &self.envelope,
             raw: &self.raw,
             parts: &self.parts,
             findings: &self.findings,
             verdict: &self.verdict,
             direction: &self.direction,
+        }
+    }
+
+    /// The borrowed form the store takes.
+    pub fn as_new(&self) -> NewMessage<'_> {
+        NewMessage {
+            held: self.held(),
             node: "mx1.test",
             approvals_required: self.approvals_required,
             outbox: self

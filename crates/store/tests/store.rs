@@ -35,7 +35,43 @@ both_backends!(
     rejected_copy_has_its_own_status,
     rejected_copies_held_before_are_migrated,
     outbox_runs_are_removed_by_message_and_adopted,
+    content_that_inflates_past_its_size_is_corrupt,
 );
+
+/// A blob that inflates to more than the size recorded with it (a damaged row, or a
+/// decompression bomb written into the database) is corrupt, read no further than the size;
+/// a recorded size beyond anything allocatable is not reserved either.
+async fn content_that_inflates_past_its_size_is_corrupt(db: TestDb) {
+    let store = db.open().await;
+    let s = Sample::new("a@example.org", &["b@corp.test"], &["executable"]);
+    let id = store.insert(&s.as_new()).await.unwrap();
+    execute(
+        &store,
+        &format!("UPDATE messages SET size = 10 WHERE id = '{id}'"),
+    )
+    .await;
+    let err = store.raw(&id, "t").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "stored content of message {id} is corrupt: inflates to more than the stored size of 10 bytes"
+        )
+    );
+    let huge = i64::MAX / 2;
+    execute(
+        &store,
+        &format!("UPDATE messages SET size = {huge} WHERE id = '{id}'"),
+    )
+    .await;
+    let err = store.raw(&id, "t").await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "is corrupt: inflated to {} bytes, expected {huge}",
+            s.raw.len()
+        )),
+        "{err}"
+    );
+}
 
 async fn stores_every_field_and_shows_raw_byte_exact(db: TestDb) {
     let store = db.open().await;

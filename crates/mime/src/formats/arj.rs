@@ -1,7 +1,8 @@
 //! ARJ archives: a small bounded header reader. Stored members (method 0) are extracted;
 //! compressed ones are listed by name and labelled `unscannable` (no maintained decoder).
 
-use crate::cap::Unpacked;
+use quarantd_cap::Unpacked;
+
 use crate::formats::{cstr, latin1, le16, le32};
 use crate::formats::{Container, Failure, Member, Sink};
 

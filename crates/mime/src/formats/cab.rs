@@ -23,7 +23,7 @@ pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(),
     for (name, size) in names {
         let out = match cabinet.read_file(&name) {
             Ok(reader) => w.unpack(reader, packed, u64::from(size)),
-            Err(e) => crate::cap::Unpacked {
+            Err(e) => quarantd_cap::Unpacked {
                 error: Some(e.to_string()),
                 ..Default::default()
             },

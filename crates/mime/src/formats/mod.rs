@@ -17,11 +17,10 @@ mod zip;
 
 use std::io::Read;
 
+use quarantd_cap::{Cap, Unpacked};
 use quarantd_core::PartPath;
 
-use crate::cap::Unpacked;
 use crate::detect::Kind;
-use crate::limits::Cap;
 
 /// What a format reader hands its findings to, and asks its budget of (ripgrep's `Sink`
 /// pattern): the walker implements it; the formats know nothing else of the walk, so the

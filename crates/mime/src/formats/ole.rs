@@ -153,7 +153,7 @@ fn powerpoint(
         let member = if ver_inst >> 4 == 1 && body.len() >= 4 {
             let cap = w.cap(body.len() as u64);
             let declared = u64::from(le32(body, 0).unwrap_or(0));
-            let mut out = crate::cap::zlib(&body[4..], &cap, declared);
+            let mut out = quarantd_cap::zlib(&body[4..], &cap, declared);
             if out.bytes.len() as u64 >= declared && out.capped.is_none() {
                 // PowerPoint often stores the stream without its final block marker.
                 out.error = None;
@@ -201,13 +201,13 @@ fn copy_storage(
     w: &mut impl Sink,
     file: &mut Cfb<'_>,
     entries: &[(PathBuf, bool)],
-) -> crate::cap::Unpacked {
+) -> quarantd_cap::Unpacked {
     let Some(((root, _), below)) = entries.split_first() else {
-        return crate::cap::Unpacked::default();
+        return quarantd_cap::Unpacked::default();
     };
     let mut out = match CompoundFile::create(Cursor::new(Vec::new())) {
         Ok(out) => out,
-        Err(e) => return crate::cap::Unpacked::error(e),
+        Err(e) => return quarantd_cap::Unpacked::error(e),
     };
     for (path, is_stream) in below.iter().take_while(|(p, _)| p.starts_with(root)) {
         let Ok(rel) = path.strip_prefix(root) else {
@@ -220,7 +220,7 @@ fn copy_storage(
             out.create_storage(&target).map_err(|e| e.to_string())
         };
         if let Err(e) = result {
-            return crate::cap::Unpacked::error(e);
+            return quarantd_cap::Unpacked::error(e);
         }
     }
     let bytes = out.into_inner().into_inner();

@@ -5,7 +5,6 @@
 //! object is looked at once however often a keyword repeats in it. Only the limits make a
 //! PDF `unscannable` here (time, or more keywords than [`MAX_KEYWORDS`]).
 
-use crate::cap;
 use crate::formats::{Container, Failure, Member, Sink};
 
 /// Most embedded files taken from one document.
@@ -53,7 +52,7 @@ pub(crate) fn open(w: &mut impl Sink, cx: &Container, data: &[u8]) -> Result<(),
             })
             .unwrap_or_else(|| format!("embedded-{count}"));
         let content = if find(dict, b"/FlateDecode").is_some() {
-            let out = cap::zlib(body, &w.cap(body.len() as u64), 0);
+            let out = quarantd_cap::zlib(body, &w.cap(body.len() as u64), 0);
             w.charge(out)
         } else {
             w.unpack(body, body.len() as u64, body.len() as u64)

@@ -3,9 +3,9 @@
 //! Members go into [`CappedSink`]s; encrypted members are listed and labelled, and an
 //! archive whose headers are encrypted is labelled `encrypted` itself.
 
+use quarantd_cap::CappedSink;
 use rars::{ArchiveMember, ArchiveReadOptions, ArchiveReader, ErrorKind, ExtractionDecision};
 
-use crate::cap::CappedSink;
 use crate::formats::{Container, Failure, Member, Sink};
 
 /// Largest RAR 5 dictionary accepted.
@@ -67,7 +67,7 @@ fn decide(
     let used: u64 = seen
         .iter()
         .filter_map(|s| s.sink.as_ref())
-        .map(CappedSink::len)
+        .map(CappedSink::written)
         .sum();
     let mut cap = w.cap(packed);
     cap.bytes = cap.bytes.saturating_sub(used);

@@ -1,7 +1,6 @@
 //! Single compressed streams: gzip, bzip2, xz, zstd. The one member is named from the
 //! gzip header, or from the container's name without its compression suffix.
 
-use crate::cap;
 use crate::detect::Kind;
 use crate::formats::cstr;
 use crate::formats::{Container, Failure, Member, Sink};
@@ -14,10 +13,10 @@ pub(crate) fn open(
 ) -> Result<(), Failure> {
     let cap = w.cap(data.len() as u64);
     let out = match kind {
-        Kind::Gzip => cap::gunzip(data, &cap),
-        Kind::Bzip2 => cap::bunzip2(data, &cap),
-        Kind::Xz => cap::unxz(data, &cap),
-        _ => cap::unzstd(data, &cap, 0),
+        Kind::Gzip => quarantd_cap::gunzip(data, &cap),
+        Kind::Bzip2 => quarantd_cap::bunzip2(data, &cap),
+        Kind::Xz => quarantd_cap::unxz(data, &cap),
+        _ => quarantd_cap::unzstd(data, &cap, 0),
     };
     let out = w.charge(out);
     if out.bytes.is_empty() {

@@ -9,7 +9,6 @@ use std::io::Cursor;
 use zip::read::ZipArchive;
 use zip::CompressionMethod;
 
-use crate::cap;
 use crate::formats::{Container, Failure, Member, Sink};
 
 type Archive<'d> = ZipArchive<Cursor<&'d [u8]>>;
@@ -95,16 +94,16 @@ fn zstd_member(
     if let Some(problem) = raw.problem() {
         return corrupt_member(name, problem);
     }
-    let out = cap::unzstd(&raw.bytes, &w.cap(raw.bytes.len() as u64), size);
+    let out = quarantd_cap::unzstd(&raw.bytes, &w.cap(raw.bytes.len() as u64), size);
     Member::unpacked(name, w.charge(out))
 }
 
 fn corrupt_member(name: String, error: impl std::fmt::Display) -> Member {
     Member::unpacked(
         name,
-        cap::Unpacked {
+        quarantd_cap::Unpacked {
             error: Some(error.to_string()),
-            ..cap::Unpacked::default()
+            ..quarantd_cap::Unpacked::default()
         },
     )
 }

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use quarantd_release::store::format_time;
 use quarantd_release::{Quarantine, Workflow};
 use quarantd_smtp::Relay;
-use quarantd_release::store::format_time;
 use serde_json::json;
 
 use super::{load_settings, open_store, runtime};

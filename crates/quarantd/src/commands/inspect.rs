@@ -37,7 +37,10 @@ pub fn main(args: InspectArgs) -> anyhow::Result<()> {
     let raw = Arc::new(raw);
     let (mut scanned, verdict) = match runtime.block_on(pipeline.analyse(&envelope, raw.clone())) {
         Ok(result) => result,
-        Err(err) => (Scanned::default(), tempfail(&err.to_string())),
+        Err(err) => (
+            Scanned::default(),
+            tempfail(&format!("{:#}", anyhow::Error::new(err))),
+        ),
     };
     // A timed-out analysis thread must not keep `inspect` from answering.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -24,8 +24,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use quarantd_config::Settings;
-use quarantd_release::{Actor, PartFinder};
 use quarantd_release::store::Store;
+use quarantd_release::{Actor, PartFinder};
 
 use crate::cli::StoreArgs;
 

@@ -25,11 +25,11 @@ use std::sync::Arc;
 
 use quarantd_config::Settings;
 use quarantd_notifier::{NotifySender, OutboxEvents};
+use quarantd_release::store::{format_time, Cursor, ListFilter, Store};
 use quarantd_release::{
     Delivery, Events, Quarantine, Redeemed, ReleaseMode, ReleaseReport, Workflow,
 };
 use quarantd_smtp::Relay;
-use quarantd_release::store::{format_time, Cursor, ListFilter, Store};
 use serde_json::json;
 
 use super::{

@@ -9,10 +9,10 @@ use quarantd_smtp::{Relay, Server};
 use tokio::net::TcpListener;
 
 use crate::cli::ServeArgs;
-use crate::hold::StoreHold;
 use quarantd_config::Settings;
+use quarantd_core::Hold;
 use quarantd_notifier::RelayNotifier;
-use quarantd_pipeline::Hold;
+use quarantd_release::StoreHold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn main(args: ServeArgs) -> anyhow::Result<()> {

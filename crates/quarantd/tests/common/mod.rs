@@ -272,7 +272,7 @@ pub async fn serve_in_process(
     relay: SocketAddr,
     mut raw: quarantd_config::RawConfig,
     inject: impl FnOnce(&mut quarantd_pipeline::Stages),
-    quarantine: Option<Arc<dyn quarantd_pipeline::Hold>>,
+    quarantine: Option<Arc<dyn quarantd_core::Hold>>,
 ) -> (
     SocketAddr,
     quarantd_runtime::ShutdownSignal,

@@ -1,25 +1,55 @@
-//! The one capped decompressor: every byte unpacked from an archive member, a compressed
-//! stream or an embedded object passes through here.
+//! The one capped decompressor: every byte quarantd decompresses — from an archive member, a
+//! compressed stream or an embedded object (`quarantd-mime`, `quarantd-classify`), or a
+//! message stored in the quarantine (`quarantd-store`) — passes through here.
 //!
-//! [`CappedReader`] stops at a byte budget and remembers whether more was there; [`unpack`]
-//! reads a decoder through it into memory. Push-style decoders (RAR) write into a
-//! [`CappedSink`] instead, which refuses bytes past the same kind of budget. The stream
-//! decoders are constructed only in this module: the workspace `clippy.toml` disallows their
-//! constructors everywhere else.
+//! A [`Cap`] is a byte budget, the reason recorded when it is reached, and a deadline.
+//! `CappedReader` stops at the budget and remembers whether more was there; [`unpack`] reads
+//! a decoder through it into memory, growing its buffer as bytes arrive (a declared size only
+//! sizes the first allocation). Push-style decoders (RAR) write into a [`CappedSink`]
+//! instead, which refuses bytes past the same kind of budget. The stream decoders are
+//! constructed only in this crate: the workspace `clippy.toml` disallows their constructors
+//! everywhere else.
+//!
+//! A leaf: no quarantd crate, no I/O, no runtime; pure computation over bytes in memory.
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::limits::Cap;
+/// What bounds one unpacking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cap {
+    /// Most bytes it may unpack to.
+    pub bytes: u64,
+    /// What is recorded (e.g. as a part's `unscannable_reason`) when the cap is hit.
+    pub reason: String,
+    /// When time is up: a decoder still running then is stopped.
+    pub deadline: Option<Instant>,
+}
+
+impl Cap {
+    /// At most `bytes`, no deadline; `reason` is recorded when the cap is hit.
+    pub fn bytes(bytes: u64, reason: impl Into<String>) -> Self {
+        Cap {
+            bytes,
+            reason: reason.into(),
+            deadline: None,
+        }
+    }
+
+    /// The reason recorded when the deadline stopped an unpacking.
+    pub fn time_reason(&self) -> String {
+        "time limit per message reached while unpacking".to_string()
+    }
+}
 
 /// Initial buffer reserved for an unpacking; the buffer grows as bytes arrive.
 const INITIAL_RESERVE: u64 = 64 * 1024;
 
 /// A `Read` adapter that returns end-of-stream at `remaining` bytes and records whether
 /// the inner reader had more.
-pub(crate) struct CappedReader<R> {
+struct CappedReader<R> {
     inner: R,
     remaining: u64,
     hit: bool,
@@ -28,7 +58,7 @@ pub(crate) struct CappedReader<R> {
 }
 
 impl<R: Read> CappedReader<R> {
-    pub fn new(inner: R, cap: u64) -> Self {
+    fn new(inner: R, cap: u64) -> Self {
         CappedReader {
             inner,
             remaining: cap,
@@ -39,18 +69,18 @@ impl<R: Read> CappedReader<R> {
     }
 
     /// Stops the reading with an error once `deadline` has passed.
-    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+    fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// Whether the cap stopped the reading.
-    pub fn hit(&self) -> bool {
+    fn hit(&self) -> bool {
         self.hit
     }
 
     /// Whether the deadline stopped the reading.
-    pub fn timed_out(&self) -> bool {
+    fn timed_out(&self) -> bool {
         self.timed_out
     }
 }
@@ -82,7 +112,7 @@ impl<R: Read> Read for CappedReader<R> {
 
 /// The outcome of one capped unpacking.
 #[derive(Debug, Default)]
-pub(crate) struct Unpacked {
+pub struct Unpacked {
     /// The bytes read (all of them, or those up to the cap or the error).
     pub bytes: Vec<u8>,
     /// The cap's reason, when the cap was hit.
@@ -108,7 +138,7 @@ impl Unpacked {
 
 /// Reads `reader` to its end or to the cap, whichever comes first. `size_hint` (a declared
 /// size, untrusted) only sizes the first allocation.
-pub(crate) fn unpack(reader: impl Read, cap: &Cap, size_hint: u64) -> Unpacked {
+pub fn unpack(reader: impl Read, cap: &Cap, size_hint: u64) -> Unpacked {
     let mut capped = CappedReader::new(reader, cap.bytes).with_deadline(cap.deadline);
     let reserve = size_hint.min(cap.bytes).min(INITIAL_RESERVE);
     let mut bytes = Vec::with_capacity(reserve as usize);
@@ -129,19 +159,25 @@ pub(crate) fn unpack(reader: impl Read, cap: &Cap, size_hint: u64) -> Unpacked {
 
 /// Gunzips `data` (all members of a multi-member gzip).
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn gunzip(data: &[u8], cap: &Cap) -> Unpacked {
+pub fn gunzip(data: &[u8], cap: &Cap) -> Unpacked {
     unpack(flate2::read::MultiGzDecoder::new(data), cap, 0)
 }
 
 /// Inflates a zlib stream.
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn zlib(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
+pub fn zlib(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
     unpack(flate2::read::ZlibDecoder::new(data), cap, size_hint)
+}
+
+/// Inflates a raw deflate stream (no zlib or gzip framing).
+#[allow(clippy::disallowed_methods)]
+pub fn inflate(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
+    unpack(flate2::read::DeflateDecoder::new(data), cap, size_hint)
 }
 
 /// Decompresses bzip2 (all streams).
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn bunzip2(data: &[u8], cap: &Cap) -> Unpacked {
+pub fn bunzip2(data: &[u8], cap: &Cap) -> Unpacked {
     unpack(bzip2::read::MultiBzDecoder::new(data), cap, 0)
 }
 
@@ -150,14 +186,14 @@ const MAX_DECODER_MEMORY_KB: u32 = 128 * 1024;
 
 /// Decompresses xz.
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn unxz(data: &[u8], cap: &Cap) -> Unpacked {
+pub fn unxz(data: &[u8], cap: &Cap) -> Unpacked {
     let reader = lzma_rust2::XzReader::new_mem_limit(data, true, MAX_DECODER_MEMORY_KB);
     unpack(reader, cap, 0)
 }
 
 /// Decompresses a zstd frame sequence.
 #[allow(clippy::disallowed_methods)]
-pub(crate) fn unzstd(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
+pub fn unzstd(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
     let window = u64::from(MAX_DECODER_MEMORY_KB) * 1024;
     match ruzstd::decoding::StreamingDecoder::new_with_max_window_size(data, window) {
         Ok(decoder) => unpack(decoder, cap, size_hint),
@@ -171,7 +207,7 @@ pub(crate) fn unzstd(data: &[u8], cap: &Cap, size_hint: u64) -> Unpacked {
 /// A `Write` target for push-style decoders: keeps bytes up to the cap, then refuses more
 /// with an error the decoder passes up. Cloning shares the buffer.
 #[derive(Clone)]
-pub(crate) struct CappedSink {
+pub struct CappedSink {
     state: Rc<RefCell<SinkState>>,
 }
 
@@ -183,6 +219,7 @@ struct SinkState {
 }
 
 impl CappedSink {
+    /// An empty sink that keeps at most `cap.bytes` bytes.
     pub fn new(cap: Cap) -> Self {
         CappedSink {
             state: Rc::new(RefCell::new(SinkState {
@@ -195,7 +232,7 @@ impl CappedSink {
     }
 
     /// Bytes written so far.
-    pub fn len(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.state.borrow().bytes.len() as u64
     }
 
@@ -243,11 +280,7 @@ mod tests {
     use super::*;
 
     fn cap(bytes: u64) -> Cap {
-        Cap {
-            bytes,
-            reason: "cap".into(),
-            deadline: None,
-        }
+        Cap::bytes(bytes, "cap")
     }
 
     #[test]
@@ -274,6 +307,23 @@ mod tests {
         let mut sink = CappedSink::new(passed.clone());
         assert!(sink.write(b"abc").is_err());
         assert_eq!(sink.finish(None).capped, Some(passed.time_reason()));
+    }
+
+    #[test]
+    fn inflate_reads_raw_deflate_up_to_the_cap() {
+        use flate2::write::DeflateEncoder;
+        let mut enc = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&[b'x'; 10_000]).unwrap();
+        let packed = enc.finish().unwrap();
+        let out = inflate(&packed, &cap(10_000), 10_000);
+        assert_eq!(out.bytes, [b'x'; 10_000]);
+        assert!(out.problem().is_none(), "{out:?}");
+        let out = inflate(&packed, &cap(100), 10_000);
+        assert_eq!(out.bytes.len(), 100);
+        assert_eq!(out.capped.as_deref(), Some("cap"));
+        assert!(inflate(b"\xff\xff not deflate", &cap(100), 0)
+            .error
+            .is_some());
     }
 
     #[test]
