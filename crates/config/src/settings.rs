@@ -1,5 +1,6 @@
-//! The file as written ([`RawConfig`]: one raw struct per section, unknown keys refused, every
-//! key optional with a documented default) and the validated [`Settings`] it becomes.
+//! The file as written ([`RawConfig`]: one raw struct per section, every key optional with a
+//! documented default; unknown keys are reported, see `keys`) and the validated [`Settings`]
+//! it becomes.
 //!
 //! `quarantd.example.toml` at the top of the repository documents every key; a test keeps it
 //! equal to the defaults here.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::check::{Check, ConfigErrors};
+use crate::check::{Check, ConfigErrors, ConfigIssue};
 use crate::notify::{NotifySettings, RawNotify};
 use crate::quarantine::{QuarantineSettings, RawQuarantine};
 use crate::scan::{RawScan, ScanSettings};
@@ -44,9 +45,30 @@ pub struct RawConfig {
     pub policy: Option<quarantd_policy::RawPolicy>,
     /// `[notify]`
     pub notify: RawNotify,
+    /// What reading the file found (unknown keys, values of the wrong type; each left out),
+    /// reported by [`RawConfig::validate`] with every other problem.
+    #[serde(skip)]
+    reading: Vec<ConfigIssue>,
 }
 
 impl RawConfig {
+    pub(crate) fn with_reading_issues(mut self, issues: Vec<ConfigIssue>) -> Self {
+        self.reading = issues;
+        self
+    }
+
+    /// `Err` with the unknown keys and values of the wrong type found reading the file, for a
+    /// front end that uses raw values without validating the whole file.
+    pub fn reading_errors(&self, source: &str) -> Result<(), ConfigErrors> {
+        if self.reading.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigErrors {
+            source: source.to_string(),
+            issues: self.reading.clone(),
+        })
+    }
+
     /// Makes the file paths of `[policy]` and `[notify]` relative to `base`, the directory of
     /// the config file (absolute paths stay as they are).
     pub fn resolve_paths(&mut self, base: &Path) {
@@ -222,7 +244,9 @@ fn relay_address(check: &mut Check, key: &str, value: &str) {
 impl RawConfig {
     /// Validates into settings, reporting every problem at once.
     pub fn validate(self, source: &str) -> Result<Settings, ConfigErrors> {
-        let mut check = Check { issues: Vec::new() };
+        let mut check = Check {
+            issues: self.reading.clone(),
+        };
         let s = &self.server;
         let listen = s.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
             check.fail(
@@ -341,9 +365,11 @@ impl RawConfig {
         }
         let notify = self.notify.validate(&mut check, &hostname);
         if !check.issues.is_empty() {
+            let mut issues = check.issues;
+            crate::keys::by_section::<RawConfig>(&mut issues);
             return Err(ConfigErrors {
                 source: source.to_string(),
-                issues: check.issues,
+                issues,
             });
         }
         Ok(Settings {
@@ -524,10 +550,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_with_their_line() {
-        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_sesions = 3\n", "t").unwrap_err();
-        assert_eq!(err.issues[0].key, "line 3");
-        assert!(err.issues[0].message.contains("max_sesions"), "{err}");
+    fn unknown_keys_are_kept_for_the_report_and_the_rest_is_read() {
+        let raw = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_sesions = 3\n", "t").unwrap();
+        assert_eq!(raw.server.listen, "127.0.0.1:1");
+        let err = raw.reading_errors("t").unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["server.max_sesions"], "{err}");
+        assert_eq!(raw.validate("t").unwrap_err().issues, err.issues);
+        assert!(parse("[server]\n", "t")
+            .unwrap()
+            .reading_errors("t")
+            .is_ok());
     }
 
     #[test]
