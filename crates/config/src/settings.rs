@@ -7,7 +7,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use quarantd_policy::Policy;
 use serde::Deserialize;
 
 use crate::check::{Check, ConfigErrors, ConfigIssue};
@@ -41,7 +43,8 @@ pub struct RawConfig {
     pub scan: RawScan,
     /// `[quarantine]`
     pub quarantine: RawQuarantine,
-    /// `[policy]` (quarantd-policy's `RawPolicy`); absent = the built-in decision.
+    /// `[policy]` (quarantd-policy's `RawPolicy`); absent = the built-in policy
+    /// (`Policy::default()`, the one of an empty `[policy]`).
     pub policy: Option<quarantd_policy::RawPolicy>,
     /// `[notify]`
     pub notify: RawNotify,
@@ -223,8 +226,9 @@ pub struct Settings {
     pub log_level: tracing::Level,
     pub scan: ScanSettings,
     pub quarantine: QuarantineSettings,
-    /// The validated `[policy]`; `None` = the built-in decision (`DefaultDecide`).
-    pub policy: Option<std::sync::Arc<quarantd_policy::Policy>>,
+    /// The validated `[policy]`, or `Policy::default()` without one: what every message is
+    /// decided by and who is notified.
+    pub policy: Arc<Policy>,
     pub notify: NotifySettings,
 }
 
@@ -351,18 +355,8 @@ impl RawConfig {
             });
         let scan = self.scan.validate(&mut check);
         let mut quarantine = self.quarantine.validate(&mut check);
-        let policy = self.policy.as_ref().and_then(|raw| match raw.validate() {
-            Ok(policy) => Some(policy),
-            Err(errors) => {
-                for issue in errors.0 {
-                    check.fail(&issue.key, issue.message);
-                }
-                None
-            }
-        });
-        if let Some(policy) = &policy {
-            quarantine.apply_policy(policy);
-        }
+        let policy = validate_policy(&mut check, self.policy.as_ref());
+        quarantine.apply_policy(&policy);
         let notify = self.notify.validate(&mut check, &hostname);
         if !check.issues.is_empty() {
             let mut issues = check.issues;
@@ -385,10 +379,24 @@ impl RawConfig {
             log_level,
             scan,
             quarantine,
-            policy: policy.map(std::sync::Arc::new),
+            policy: Arc::new(policy),
             notify,
         })
     }
+}
+
+/// `[policy]` validated into `check`; without the section, or with errors in it, the built-in
+/// policy.
+fn validate_policy(check: &mut Check, raw: Option<&quarantd_policy::RawPolicy>) -> Policy {
+    let Some(raw) = raw else {
+        return Policy::default();
+    };
+    raw.validate().unwrap_or_else(|errors| {
+        for issue in errors.0 {
+            check.fail(&issue.key, issue.message);
+        }
+        Policy::default()
+    })
 }
 
 /// This machine's host name, for the greeting and the added header.
@@ -443,8 +451,10 @@ mod tests {
             format!("{:?}", example.notify),
             format!("{:?}", defaults.notify)
         );
-        // The example's `[policy]` is commented out: the built-in decision.
-        assert!(example.policy.is_none() && defaults.policy.is_none());
+        // The example's `[policy]` is commented out: the built-in policy.
+        let builtin = format!("{:?}", quarantd_policy::Policy::default());
+        assert_eq!(format!("{:?}", example.policy), builtin);
+        assert_eq!(format!("{:?}", defaults.policy), builtin);
         let raw_policy = quarantd_policy::RawPolicy::default();
         assert_eq!(
             raw_policy.local_networks,
@@ -465,8 +475,8 @@ mod tests {
             .validate("example [policy]")
             .unwrap();
         assert_eq!(
-            format!("{:?}", with_policy.policy.expect("a policy")),
-            format!("{:?}", quarantd_policy::Policy::default()),
+            format!("{:?}", with_policy.policy),
+            builtin,
             "{uncommented}"
         );
     }
@@ -523,7 +533,7 @@ mod tests {
         )
         .unwrap();
         let s = load(Some(&path)).unwrap().validate("t").unwrap();
-        assert!(s.policy.unwrap().is_local_domain("a.example.net"));
+        assert!(s.policy.is_local_domain("a.example.net"));
         assert!(s.notify.token_key.is_some());
     }
 

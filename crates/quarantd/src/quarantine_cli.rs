@@ -654,7 +654,7 @@ async fn send_case(settings: &Settings, store: &Store, case: anyhow::Result<Case
     };
     let sender = NotifySender::new(
         settings.notify.clone(),
-        settings.policy.clone().unwrap_or_default(),
+        Arc::clone(&settings.policy),
         settings.quarantine.rules.clone(),
         Arc::new(Relay::new(settings.relay.clone())),
         Some(store.clone()),
