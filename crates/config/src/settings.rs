@@ -55,6 +55,7 @@ pub struct RawConfig {
 }
 
 impl RawConfig {
+    /// This raw config with what reading its file found (`parse`).
     pub(crate) fn with_reading_issues(mut self, issues: Vec<ConfigIssue>) -> Self {
         self.reading = issues;
         self
