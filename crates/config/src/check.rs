@@ -19,7 +19,8 @@ pub struct ConfigIssue {
 pub struct ConfigErrors {
     /// Where the configuration came from.
     pub source: String,
-    /// The problems, in file order.
+    /// The problems, section by section (in the order of [`crate::RawConfig`]'s fields), in
+    /// the order they were found within a section.
     pub issues: Vec<ConfigIssue>,
 }
 

@@ -3,7 +3,9 @@
 //! [`Settings`] that `serve`, the command line and any other front end run on. Every problem
 //! is reported at once, each at its key path ([`ConfigErrors`]).
 //!
-//! - [`load`]/[`parse`]: a file or text into [`RawConfig`];
+//! - [`load`]/[`parse`]: a file or text into [`RawConfig`]; unknown keys (at their full key
+//!   path, with the keys expected there) and values of the wrong type are reported, not
+//!   fatal, so one report has every problem of the file;
 //! - [`settings`]: `[server]`, `[relay]`, `[analysis]`, `[log]` and [`RawConfig::validate`],
 //!   which validates every section; [`scan`], [`quarantine`] and [`notify`] are the sections
 //!   of their own; `[policy]` is `quarantd_policy::RawPolicy`, validated there;
@@ -18,12 +20,14 @@
 //! flags override the raw values before validation.
 
 pub mod check;
+mod keys;
 mod load;
 pub mod node_id;
 pub mod notify;
 pub mod private;
 pub mod quarantine;
 pub mod scan;
+mod schema;
 pub mod settings;
 
 pub use check::{ConfigErrors, ConfigIssue};

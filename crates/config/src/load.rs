@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::check::{ConfigErrors, ConfigIssue};
 use crate::settings::RawConfig;
 
-/// Reads and parses a file; `None` means embedded defaults.
+/// Reads and parses a file ([`parse`]); `None` means embedded defaults.
 pub fn load(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
     let Some(path) = path else {
         return Ok(RawConfig::default());
@@ -27,15 +27,20 @@ pub fn load(path: Option<&Path>) -> Result<RawConfig, ConfigErrors> {
     Ok(raw)
 }
 
-/// Parses TOML text into the raw form.
+/// Parses TOML text into the raw form. Fails only on text that is not TOML (at its line);
+/// unknown keys and values of the wrong type are left out and kept with the raw form, for
+/// [`RawConfig::validate`] to report with every other problem.
 pub fn parse(text: &str, source: &str) -> Result<RawConfig, ConfigErrors> {
-    toml::from_str(text).map_err(|err| ConfigErrors {
+    let table = text.parse::<toml::Table>().map_err(|err| ConfigErrors {
         source: source.to_string(),
         issues: vec![ConfigIssue {
             key: toml_error_key(text, &err),
             message: err.message().to_string(),
         }],
-    })
+    })?;
+    let mut reading = Vec::new();
+    let raw: RawConfig = crate::keys::read(table, &mut reading);
+    Ok(raw.with_reading_issues(reading))
 }
 
 fn toml_error_key(text: &str, err: &toml::de::Error) -> String {

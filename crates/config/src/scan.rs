@@ -90,41 +90,36 @@ impl Default for RawClamd {
     }
 }
 
-/// One `[[scan.command]]` as written.
+/// One `[[scan.command]]` as written; `name`, `command` and `virus_regex` must be set
+/// (validation says so with the key path).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RawCommand {
     pub name: String,
     pub command: Vec<String>,
-    #[serde(default = "default_clean_codes")]
     pub clean_exit_codes: Vec<i32>,
-    #[serde(default = "default_infected_codes")]
     pub infected_exit_codes: Vec<i32>,
     pub virus_regex: String,
-    #[serde(default = "default_command_timeout")]
     pub timeout_secs: u64,
-    #[serde(default = "default_max_concurrent")]
     pub max_concurrent: u64,
-    #[serde(default)]
     pub version_command: Vec<String>,
-    #[serde(default = "default_version_ttl")]
     pub version_ttl_secs: u64,
 }
 
-fn default_clean_codes() -> Vec<i32> {
-    vec![0]
-}
-fn default_infected_codes() -> Vec<i32> {
-    vec![1]
-}
-fn default_command_timeout() -> u64 {
-    120
-}
-fn default_max_concurrent() -> u64 {
-    4
-}
-fn default_version_ttl() -> u64 {
-    60
+impl Default for RawCommand {
+    fn default() -> Self {
+        RawCommand {
+            name: String::new(),
+            command: Vec::new(),
+            clean_exit_codes: vec![0],
+            infected_exit_codes: vec![1],
+            virus_regex: String::new(),
+            timeout_secs: 120,
+            max_concurrent: 4,
+            version_command: Vec::new(),
+            version_ttl_secs: 60,
+        }
+    }
 }
 
 /// Validated `[scan]`.
@@ -282,6 +277,13 @@ impl RawCommand {
                 &key("command"),
                 "no argument contains {} (the file to scan)",
             );
+        }
+        if self.virus_regex.is_empty() {
+            check.fail(
+                &key("virus_regex"),
+                "must be set (capture group 1, or the whole match, is the virus name)",
+            );
+            return None;
         }
         let regex = regex::Regex::new(&self.virus_regex)
             .map_err(|err| check.fail(&key("virus_regex"), err.to_string()))

@@ -1,15 +1,18 @@
-//! The file as written ([`RawConfig`]: one raw struct per section, unknown keys refused, every
-//! key optional with a documented default) and the validated [`Settings`] it becomes.
+//! The file as written ([`RawConfig`]: one raw struct per section, every key optional with a
+//! documented default; unknown keys are reported, see `keys`) and the validated [`Settings`]
+//! it becomes.
 //!
 //! `quarantd.example.toml` at the top of the repository documents every key; a test keeps it
 //! equal to the defaults here.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use quarantd_policy::Policy;
 use serde::Deserialize;
 
-use crate::check::{Check, ConfigErrors};
+use crate::check::{Check, ConfigErrors, ConfigIssue};
 use crate::notify::{NotifySettings, RawNotify};
 use crate::quarantine::{QuarantineSettings, RawQuarantine};
 use crate::scan::{RawScan, ScanSettings};
@@ -40,13 +43,36 @@ pub struct RawConfig {
     pub scan: RawScan,
     /// `[quarantine]`
     pub quarantine: RawQuarantine,
-    /// `[policy]` (quarantd-policy's `RawPolicy`); absent = the built-in decision.
+    /// `[policy]` (quarantd-policy's `RawPolicy`); absent = the built-in policy
+    /// (`Policy::default()`, the one of an empty `[policy]`).
     pub policy: Option<quarantd_policy::RawPolicy>,
     /// `[notify]`
     pub notify: RawNotify,
+    /// What reading the file found (unknown keys, values of the wrong type; each left out),
+    /// reported by [`RawConfig::validate`] with every other problem.
+    #[serde(skip)]
+    reading: Vec<ConfigIssue>,
 }
 
 impl RawConfig {
+    /// This raw config with what reading its file found (`parse`).
+    pub(crate) fn with_reading_issues(mut self, issues: Vec<ConfigIssue>) -> Self {
+        self.reading = issues;
+        self
+    }
+
+    /// `Err` with the unknown keys and values of the wrong type found reading the file, for a
+    /// front end that uses raw values without validating the whole file.
+    pub fn reading_errors(&self, source: &str) -> Result<(), ConfigErrors> {
+        if self.reading.is_empty() {
+            return Ok(());
+        }
+        Err(ConfigErrors {
+            source: source.to_string(),
+            issues: self.reading.clone(),
+        })
+    }
+
     /// Makes the file paths of `[policy]` and `[notify]` relative to `base`, the directory of
     /// the config file (absolute paths stay as they are).
     pub fn resolve_paths(&mut self, base: &Path) {
@@ -201,8 +227,9 @@ pub struct Settings {
     pub log_level: tracing::Level,
     pub scan: ScanSettings,
     pub quarantine: QuarantineSettings,
-    /// The validated `[policy]`; `None` = the built-in decision (`DefaultDecide`).
-    pub policy: Option<std::sync::Arc<quarantd_policy::Policy>>,
+    /// The validated `[policy]`, or `Policy::default()` without one: what every message is
+    /// decided by and who is notified.
+    pub policy: Arc<Policy>,
     pub notify: NotifySettings,
 }
 
@@ -222,7 +249,9 @@ fn relay_address(check: &mut Check, key: &str, value: &str) {
 impl RawConfig {
     /// Validates into settings, reporting every problem at once.
     pub fn validate(self, source: &str) -> Result<Settings, ConfigErrors> {
-        let mut check = Check { issues: Vec::new() };
+        let mut check = Check {
+            issues: self.reading.clone(),
+        };
         let s = &self.server;
         let listen = s.listen.parse::<SocketAddr>().unwrap_or_else(|_| {
             check.fail(
@@ -327,23 +356,15 @@ impl RawConfig {
             });
         let scan = self.scan.validate(&mut check);
         let mut quarantine = self.quarantine.validate(&mut check);
-        let policy = self.policy.as_ref().and_then(|raw| match raw.validate() {
-            Ok(policy) => Some(policy),
-            Err(errors) => {
-                for issue in errors.0 {
-                    check.fail(&issue.key, issue.message);
-                }
-                None
-            }
-        });
-        if let Some(policy) = &policy {
-            quarantine.apply_policy(policy);
-        }
+        let policy = validate_policy(&mut check, self.policy.as_ref());
+        quarantine.apply_policy(&policy);
         let notify = self.notify.validate(&mut check, &hostname);
         if !check.issues.is_empty() {
+            let mut issues = check.issues;
+            crate::keys::by_section::<RawConfig>(&mut issues);
             return Err(ConfigErrors {
                 source: source.to_string(),
-                issues: check.issues,
+                issues,
             });
         }
         Ok(Settings {
@@ -359,10 +380,24 @@ impl RawConfig {
             log_level,
             scan,
             quarantine,
-            policy: policy.map(std::sync::Arc::new),
+            policy: Arc::new(policy),
             notify,
         })
     }
+}
+
+/// `[policy]` validated into `check`; without the section, or with errors in it, the built-in
+/// policy.
+fn validate_policy(check: &mut Check, raw: Option<&quarantd_policy::RawPolicy>) -> Policy {
+    let Some(raw) = raw else {
+        return Policy::default();
+    };
+    raw.validate().unwrap_or_else(|errors| {
+        for issue in errors.0 {
+            check.fail(&issue.key, issue.message);
+        }
+        Policy::default()
+    })
 }
 
 /// This machine's host name, for the greeting and the added header.
@@ -417,8 +452,10 @@ mod tests {
             format!("{:?}", example.notify),
             format!("{:?}", defaults.notify)
         );
-        // The example's `[policy]` is commented out: the built-in decision.
-        assert!(example.policy.is_none() && defaults.policy.is_none());
+        // The example's `[policy]` is commented out: the built-in policy.
+        let builtin = format!("{:?}", quarantd_policy::Policy::default());
+        assert_eq!(format!("{:?}", example.policy), builtin);
+        assert_eq!(format!("{:?}", defaults.policy), builtin);
         let raw_policy = quarantd_policy::RawPolicy::default();
         assert_eq!(
             raw_policy.local_networks,
@@ -439,8 +476,8 @@ mod tests {
             .validate("example [policy]")
             .unwrap();
         assert_eq!(
-            format!("{:?}", with_policy.policy.expect("a policy")),
-            format!("{:?}", quarantd_policy::Policy::default()),
+            format!("{:?}", with_policy.policy),
+            builtin,
             "{uncommented}"
         );
     }
@@ -497,7 +534,7 @@ mod tests {
         )
         .unwrap();
         let s = load(Some(&path)).unwrap().validate("t").unwrap();
-        assert!(s.policy.unwrap().is_local_domain("a.example.net"));
+        assert!(s.policy.is_local_domain("a.example.net"));
         assert!(s.notify.token_key.is_some());
     }
 
@@ -524,10 +561,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_with_their_line() {
-        let err = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_sesions = 3\n", "t").unwrap_err();
-        assert_eq!(err.issues[0].key, "line 3");
-        assert!(err.issues[0].message.contains("max_sesions"), "{err}");
+    fn unknown_keys_are_kept_for_the_report_and_the_rest_is_read() {
+        let raw = parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_sesions = 3\n", "t").unwrap();
+        assert_eq!(raw.server.listen, "127.0.0.1:1");
+        let err = raw.reading_errors("t").unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["server.max_sesions"], "{err}");
+        assert_eq!(raw.validate("t").unwrap_err().issues, err.issues);
+        assert!(parse("[server]\n", "t")
+            .unwrap()
+            .reading_errors("t")
+            .is_ok());
     }
 
     #[test]

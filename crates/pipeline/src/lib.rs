@@ -27,6 +27,4 @@ pub use ledger::Ledger;
 pub use notice::{Incident, Notifier};
 pub use process::{Pipeline, PipelineConfig};
 pub use scanning::{FailurePolicy, OnFailure, ScannerStage};
-pub use stages::{
-    Classify, Decide, Decompose, DefaultDecide, Plan, PolicyDecide, Scan, StageError, Stages,
-};
+pub use stages::{Classify, Decide, Decompose, Plan, PolicyDecide, Scan, StageError, Stages};

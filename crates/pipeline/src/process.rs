@@ -743,7 +743,7 @@ mod tests {
         for transient in [true, false] {
             let pipeline = Pipeline::new(
                 PipelineConfig::new("filter.test"),
-                Stages::standard(Default::default()),
+                Stages::standard(Default::default(), Default::default()),
             )
             .with_quarantine(Arc::new(FailingHold { transient }));
             let held = pipeline

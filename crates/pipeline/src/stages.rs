@@ -56,7 +56,8 @@ pub struct Plan {
     /// The verdict for the message as a whole (log line, verdict header, the reply when
     /// uniform).
     pub verdict: Verdict,
-    /// The message's direction when a policy decided; `None` = unknown (built-in decision).
+    /// The message's direction; `None` = unknown (the policy names no local domains, or a
+    /// decision without a policy).
     pub direction: Option<Direction>,
     /// The subject tag when the whole message is delivered with the `tag` action.
     pub subject_tag: Option<String>,
@@ -106,8 +107,8 @@ impl Plan {
     }
 }
 
-/// The decision of a configured `[policy]` (`quarantd_policy::decide`): per domain and
-/// direction, an outcome per recipient.
+/// The decision of the policy (`quarantd_policy::decide`): per domain and direction, an
+/// outcome per recipient. Without `[policy]` the policy is [`Policy::default`].
 pub struct PolicyDecide(pub Arc<Policy>);
 
 impl PolicyDecide {
@@ -127,8 +128,14 @@ impl Decide for PolicyDecide {
         self.decision(envelope, scanned).verdict().clone()
     }
 
+    /// The decision's plan. Without local domains every message is inbound by definition, so
+    /// its direction says nothing: it is logged and stored as unknown.
     fn plan(&self, envelope: &Envelope, scanned: &Scanned) -> Plan {
-        Plan::from_decision(&self.decision(envelope, scanned))
+        let mut plan = Plan::from_decision(&self.decision(envelope, scanned));
+        if self.0.local_domains().is_empty() {
+            plan.direction = None;
+        }
+        plan
     }
 }
 
@@ -146,8 +153,8 @@ pub struct Stages {
 
 impl Stages {
     /// The stages of this release: decomposition, classification, no scanner (add one with
-    /// `with_scanner`), and the built-in default decision.
-    pub fn standard(limits: quarantd_mime::Limits) -> Self {
+    /// `with_scanner`), and the decision of `policy`.
+    pub fn standard(limits: quarantd_mime::Limits, policy: Arc<Policy>) -> Self {
         let budget = quarantd_classify::Budget {
             max_inflated: limits.max_total_unpacked,
             max_time: limits.max_time,
@@ -156,14 +163,8 @@ impl Stages {
             decompose: Box::new(MimeDecompose(limits)),
             classify: Box::new(ContentClassify(budget)),
             scan: Box::new(NoScan),
-            decide: Box::new(DefaultDecide),
+            decide: Box::new(PolicyDecide(policy)),
         }
-    }
-
-    /// These stages deciding by `policy` instead of the built-in default.
-    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
-        self.decide = Box::new(PolicyDecide(policy));
-        self
     }
 }
 
@@ -225,35 +226,6 @@ fn not_scanned<'a>(classified: Classified) -> ScanFuture<'a> {
             findings: Vec::new(),
         })
     })
-}
-
-/// The built-in decision, without `[policy]`: the decision of [`Policy::default`] (no local
-/// domains, so every message is inbound: a virus or a holding label → quarantine, otherwise
-/// pass with the labels named), so there is one rule for both. The plan's direction stays
-/// unknown (`None`): nobody configured local domains or networks.
-pub struct DefaultDecide;
-
-/// Labels that hold a message by default: the policy's own list, so the built-in decision
-/// and a `[policy]` without overrides hold the same.
-pub use quarantd_policy::HOLDING_LABELS;
-
-/// The built-in policy, validated once.
-fn builtin_policy() -> &'static Policy {
-    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
-    POLICY.get_or_init(Policy::default)
-}
-
-impl Decide for DefaultDecide {
-    fn decide(&self, envelope: &Envelope, scanned: &Scanned) -> Verdict {
-        quarantd_policy::decide(
-            builtin_policy(),
-            envelope,
-            scanned.classified.parts.iter().map(|p| &p.part),
-            &scanned.findings,
-        )
-        .verdict()
-        .clone()
-    }
 }
 
 #[cfg(test)]
@@ -446,37 +418,30 @@ mod tests {
     }
 
     #[test]
-    fn the_default_policy_decides_like_the_built_in_default() {
-        let decide = PolicyDecide(Arc::new(Policy::default()));
-        let virus = || {
-            vec![Finding {
-                kind: "virus".into(),
-                engine: "clamd".into(),
-                name: "Eicar".into(),
-                part: None,
-            }]
+    fn without_local_domains_the_direction_is_unknown() {
+        let exe = scanned(&[Label::Executable], vec![]);
+        let local = envelope_from("10.1.1.1", "a@example.org", &["x@remote.test"]);
+        let builtin = PolicyDecide(Arc::new(Policy::default())).plan(&local, &exe);
+        assert_eq!(builtin.direction, None);
+        assert_eq!(builtin.direction_str(), "unknown");
+        assert_eq!(
+            builtin.verdict.action,
+            Action::Quarantine,
+            "decided as inbound"
+        );
+        let networks_only = quarantd_policy::RawPolicy {
+            local_networks: vec!["10.0.0.0/8".into()],
+            ..Default::default()
         };
-        let cases: Vec<Scanned> = vec![
-            scanned(&[], vec![]),
-            scanned(&[Label::SourceCode], vec![]),
-            scanned(&[Label::Executable], vec![]),
-            scanned(&[Label::VbaMacro, Label::SourceCode], vec![]),
-            scanned(&[Label::Unscannable], vec![]),
-            scanned(&[], virus()),
-            scanned(&[Label::Executable], virus()),
-        ];
-        let e = envelope_from("127.0.0.1", "a@example.org", &["b@example.org"]);
-        for s in &cases {
-            assert_eq!(
-                decide.decide(&e, s).action,
-                DefaultDecide.decide(&e, s).action,
-                "{s:?}"
-            );
-        }
+        let decide = PolicyDecide(Arc::new(networks_only.validate().unwrap()));
+        assert_eq!(decide.plan(&local, &exe).direction, None);
+        let configured = PolicyDecide(policy()).plan(&local, &exe);
+        assert_eq!(configured.direction, Some(Direction::Outbound));
     }
 
     #[test]
     fn default_decision_table() {
+        let decide = PolicyDecide(Arc::new(Policy::default()));
         let cases: &[(&[Label], bool, Action)] = &[
             (&[], false, Action::Pass),
             (&[Label::SourceCode], false, Action::Pass),
@@ -507,7 +472,7 @@ mod tests {
             } else {
                 vec![]
             };
-            let verdict = DefaultDecide.decide(&envelope(), &scanned(labels, findings));
+            let verdict = decide.decide(&envelope(), &scanned(labels, findings));
             assert_eq!(
                 verdict.action, *expected,
                 "labels {labels:?}, virus {virus}"

@@ -201,7 +201,7 @@ impl Check {
 }
 
 /// A key as written in a TOML path: bare when it may be, quoted otherwise.
-pub(crate) fn quote_key(key: &str) -> String {
+pub fn quote_key(key: &str) -> String {
     let bare = !key.is_empty()
         && key
             .chars()

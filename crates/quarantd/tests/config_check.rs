@@ -115,3 +115,60 @@ fn approvals_given_for_one_reason_keep_the_defaults_of_the_others() {
          virus=2 (default); other reasons 1 (quarantine.default_approvals)",
     );
 }
+
+#[test]
+fn unknown_keys_in_two_sections_and_a_bad_value_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:10024\"\nmax_sesions = 10\n\
+         [relay]\nmax_connections = 0\n\
+         [scan.clamd]\nadress = \"/run/clamav/clamd.ctl\"\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(Some(&path));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("server.max_sesions: unknown key (expected one of listen, hostname,"),
+        "{stdout}"
+    );
+    assert_eq!(lines[1], "relay.max_connections: must be greater than 0");
+    assert_eq!(
+        lines[2],
+        "scan.clamd.adress: unknown key (expected one of address, max_connections, \
+         connect_timeout_secs, timeout_secs, chunk_size, max_stream_size, ping_interval_secs)"
+    );
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+}
+
+#[test]
+fn nested_unknown_keys_are_listed_with_their_full_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[policy.domains.\"example.org\".inbound]\nexecutable = \"pass\"\n\
+         [policy.domains.\"example.org\".inbound_]\nscript = \"pass\"\n\
+         [[scan.command]]\nname = \"x\"\ncommand = [\"/bin/x\", \"{}\"]\nvirus_regex = \"(x)\"\n\
+         timeout = 5\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(Some(&path));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let keys: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "scan.command[0].timeout",
+            "policy.domains.\"example.org\".inbound_",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("(expected one of subject_tag, all, inbound, outbound, internal)"));
+}

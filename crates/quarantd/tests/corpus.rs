@@ -1,5 +1,6 @@
-//! The labelled corpus through the same analysis `serve` runs (decompose, classify, the default
-//! decision; no virus scanner — the scanning tests cover viruses with a real clamd).
+//! The labelled corpus through the same analysis `serve` runs (decompose, classify, the
+//! built-in policy's decision; no virus scanner — the scanning tests cover viruses with a real
+//! clamd).
 //!
 //! - every attachment bare and every generated message: no miss on what must be held, no
 //!   false hold on what must pass, no label at all on clean archives and clean Excel sheets;
@@ -8,7 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use quarantd_core::{Action, Decomposed, Envelope, Label, Part, Scanned, Verdict};
-use quarantd_pipeline::{Decide, DefaultDecide};
+use quarantd_pipeline::{Decide, PolicyDecide};
+use quarantd_policy::Policy;
 
 fn corpus() -> PathBuf {
     let dir = std::env::var_os("QUARANTD_CORPUS")
@@ -59,7 +61,8 @@ fn judge(decomposed: Decomposed) -> (Vec<Part>, Verdict) {
         classified,
         findings: vec![],
     };
-    (parts, DefaultDecide.decide(&envelope(), &scanned))
+    let decide = PolicyDecide(std::sync::Arc::new(Policy::default()));
+    (parts, decide.decide(&envelope(), &scanned))
 }
 
 fn analyse_message(raw: &[u8]) -> (Vec<Part>, Verdict) {

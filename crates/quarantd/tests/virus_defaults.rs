@@ -78,6 +78,13 @@ async fn an_inbound_virus_is_held_silently_by_default() {
         assert_eq!(held.len(), 1, "{held:?}");
         assert_eq!(held[0].0, "held", "{held:?}");
         assert!(held[0].2.contains("virus:Test-Marker"), "{held:?}");
+        // Without local domains every message is inbound by definition: stored as unknown.
+        let direction = if sections.is_empty() {
+            "unknown"
+        } else {
+            "inbound"
+        };
+        assert_eq!(held[0].1, direction, "{held:?}");
     }
 }
 

@@ -22,7 +22,7 @@ pub fn main(args: InspectArgs) -> anyhow::Result<()> {
     }
     let settings = raw_config.validate(&source)?;
     let raw = read_input(&args.file)?;
-    let mut stages = Stages::standard(settings.mime_limits.clone());
+    let mut stages = Stages::standard(settings.mime_limits.clone(), Arc::clone(&settings.policy));
     if !args.no_scan {
         if let Some((stage, _)) = settings.scan.stage() {
             stages = stages.with_scanner(Box::new(stage));

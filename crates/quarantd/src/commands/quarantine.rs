@@ -282,7 +282,7 @@ async fn notifications(events: &OutboxEvents, settings: &Settings, store: &Store
     }
     let sender = NotifySender::new(
         settings.notify.clone(),
-        settings.policy.clone().unwrap_or_default(),
+        Arc::clone(&settings.policy),
         settings.quarantine.rules.clone(),
         Arc::new(Relay::new(settings.relay.clone())),
         Some(store.clone()),

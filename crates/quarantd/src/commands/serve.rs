@@ -134,14 +134,12 @@ pub fn settings_from(args: &ServeArgs) -> anyhow::Result<Settings> {
 
 /// The standard stages with the configured scanners; checks clamd with PING once.
 pub async fn stages_for(settings: &Settings) -> Stages {
-    let mut stages = Stages::standard(settings.mime_limits.clone());
-    if let Some(policy) = &settings.policy {
-        tracing::info!(
-            local_domains = policy.local_domains().len(),
-            "Deciding by the configured [policy]."
-        );
-        stages = stages.with_policy(Arc::clone(policy));
-    }
+    tracing::info!(
+        local_domains = settings.policy.local_domains().len(),
+        local_networks = settings.policy.local_networks().len(),
+        "Deciding by the policy."
+    );
+    let stages = Stages::standard(settings.mime_limits.clone(), Arc::clone(&settings.policy));
     let Some((stage, scanner)) = settings.scan.stage() else {
         if settings.scan.none {
             tracing::info!("Running without a virus scanner (scan.none = true).");
@@ -320,7 +318,7 @@ pub async fn run_with(
     }
     let mut notifications = None;
     if settings.notify.enabled {
-        let policy = settings.policy.clone().unwrap_or_default();
+        let policy = Arc::clone(&settings.policy);
         if policy.local_domains().is_empty() {
             tracing::warn!("Notifications are on but [policy] names no local domains: recipients are not notified, only the postmaster.");
         }

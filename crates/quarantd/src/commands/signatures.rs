@@ -58,6 +58,9 @@ struct Target {
 impl Target {
     fn from_args(args: &SignaturesArgs) -> anyhow::Result<Target> {
         let raw = quarantd_config::load(args.config.as_deref())?;
+        if let Some(path) = &args.config {
+            raw.reading_errors(&path.display().to_string())?;
+        }
         let dir: PathBuf = match &args.signature_dir {
             Some(dir) => dir.clone(),
             None if !raw.scan.signature_dir.as_os_str().is_empty() => raw.scan.signature_dir.clone(),

@@ -285,7 +285,10 @@ pub async fn serve_in_process(
         .await
         .expect("free port");
     let addr = listener.local_addr().expect("bound");
-    let mut stages = quarantd_pipeline::Stages::standard(settings.mime_limits.clone());
+    let mut stages = quarantd_pipeline::Stages::standard(
+        settings.mime_limits.clone(),
+        Arc::clone(&settings.policy),
+    );
     inject(&mut stages);
     let shutdown = quarantd_runtime::ShutdownSignal::new();
     let server = tokio::spawn(quarantd::serve::run(
