@@ -116,7 +116,8 @@ impl OutboxEvents {
         owner: &str,
     ) -> Vec<Result<(Case, Vec<Outcome>), String>> {
         let mut done = Vec::new();
-        for (seq, event) in std::mem::take(&mut *lock(&self.queued)) {
+        let queued = std::mem::take(&mut *lock(&self.queued));
+        for (seq, event) in queued {
             let entry = match self.store.outbox_claim_one(seq, owner).await {
                 Ok(true) => self.store.outbox_entry(seq).await,
                 Ok(false) => continue,
