@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::scanner::Detection;
+use crate::detection::Detection;
 
 /// Why a scanner gave no verdict. The pipeline chooses per kind between a temporary failure
 /// and quarantine as `unscannable`; none of them ever means "clean".

@@ -28,6 +28,7 @@ pub mod generation;
 pub mod plan;
 pub mod signatures;
 
+mod detection;
 mod error;
 mod message;
 mod scanner;

@@ -8,14 +8,7 @@ use crate::error::ScanError;
 /// The future every scanner method returns (object-safe, `Send`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// One detection: which engine, and its name for what it found.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Detection {
-    /// The engine, e.g. `clamd`.
-    pub engine: String,
-    /// The engine's name for it, e.g. `Eicar-Signature`.
-    pub name: String,
-}
+pub use crate::detection::Detection;
 
 /// The answer of a scanner about one piece of content.
 #[derive(Debug, Clone, PartialEq, Eq)]

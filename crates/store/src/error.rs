@@ -1,6 +1,6 @@
 //! The one error type of the store.
 
-use crate::model::{MessageStatus, RecipientStatus};
+use crate::status::{MessageStatus, RecipientStatus};
 
 /// Why a store operation failed.
 ///

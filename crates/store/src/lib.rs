@@ -25,6 +25,7 @@ mod model;
 mod outbox;
 mod read;
 mod retention;
+mod status;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
