@@ -14,6 +14,7 @@ step() { echo "==> $1" >&2; }
 step "test dependencies";  scripts/install-test-deps.sh                          || fail "install-test-deps"
 step "cargo fmt --check";  cargo fmt --all -- --check                            || fail "cargo fmt (run: cargo fmt --all)"
 step "cargo clippy";       cargo clippy --workspace --all-targets -- -D warnings || fail "cargo clippy"
+step "layers";             python3 scripts/check-layers.py                       || fail "layers (ARCHITECTURE.md's crate graph, module cycles, the binary)"
 step "fuzz";               scripts/fuzz-build.sh run                             || fail "fuzz (crash inputs: fuzz/artifacts/)"
 step "cargo test";         cargo test --workspace "$@"                           || fail "cargo test"
 echo "test.sh: ALL PASSED (fmt, clippy, tests; run id $QUARANTD_TEST_RUN_ID)"
