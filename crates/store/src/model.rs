@@ -9,7 +9,6 @@ use quarantd_core::{Held, Part};
 use crate::error::Error;
 pub use crate::status::{MessageStatus, RecipientStatus};
 
-
 /// A message to put into the quarantine: what the pipeline holds, and what only the store
 /// records beside it.
 #[derive(Debug, Clone, Copy)]
