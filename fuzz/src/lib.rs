@@ -254,10 +254,10 @@ pub fn check_clamd_reply(data: &[u8]) {
 /// made of `data` round-trip through `issue` and `verify`, and any change to their token, or
 /// another key, is refused.
 pub fn check_token(data: &[u8]) {
-    use quarantd_notify::token::{issue, verify, Claims, TokenAction, TokenError, MAX_TOKEN_LEN};
+    use quarantd_release::token::{issue, verify, Claims, TokenAction, TokenError, MAX_TOKEN_LEN};
     use std::time::UNIX_EPOCH;
-    let key = quarantd_notify::TokenKey::new([7u8; 32]).expect("a long key");
-    let other = quarantd_notify::TokenKey::new([8u8; 32]).expect("a long key");
+    let key = quarantd_release::token::TokenKey::new([7u8; 32]).expect("a long key");
+    let other = quarantd_release::token::TokenKey::new([8u8; 32]).expect("a long key");
     let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let text = String::from_utf8_lossy(data);
     if let Ok(claims) = verify(&text, &key, now) {
