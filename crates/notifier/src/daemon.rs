@@ -6,12 +6,8 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 
-use quarantd_config::notify::NotifySettings;
 use quarantd_notify::Event;
 use quarantd_pipeline::{Incident, Notifier};
-use quarantd_policy::Policy;
-use quarantd_release::Rules;
-use quarantd_smtp::Relay;
 use quarantd_store::{OutboxEntry, Store};
 
 use crate::case::{stored_case, Case};
@@ -138,23 +134,13 @@ impl PoolState {
 }
 
 impl RelayNotifier {
-    /// A notifier sending through `relay`, auditing into `store` when there is one, owning
-    /// its queued runs there as `owner` (this daemon's node id) and taking over those of
-    /// `legacy_owner` (the host name older versions used). `policy` tells local addresses;
-    /// `rules` whether a recipient's token releases or asks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: NotifySettings,
-        policy: Arc<Policy>,
-        rules: Rules,
-        relay: Arc<Relay>,
-        store: Option<Store>,
-        owner: String,
-        legacy_owner: Option<String>,
-    ) -> RelayNotifier {
-        let max = settings.max_concurrent_sends.max(1);
+    /// A notifier sending with `sender` (its relay, store, rules and settings), owning its
+    /// queued runs in the store as `owner` (this daemon's node id) and taking over those of
+    /// `legacy_owner` (the host name older versions used).
+    pub fn new(sender: NotifySender, owner: String, legacy_owner: Option<String>) -> RelayNotifier {
+        let max = sender.settings.max_concurrent_sends.max(1);
         RelayNotifier {
-            inner: Arc::new(NotifySender::new(settings, policy, rules, relay, store)),
+            inner: Arc::new(sender),
             legacy_owner: legacy_owner.filter(|l| *l != owner),
             owner,
             pool: Arc::new(Pool {

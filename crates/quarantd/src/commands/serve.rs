@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use crate::cli::ServeArgs;
 use quarantd_config::Settings;
 use quarantd_core::Hold;
-use quarantd_notifier::RelayNotifier;
+use quarantd_notifier::{NotifySender, RelayNotifier};
 use quarantd_release::StoreHold;
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -322,12 +322,15 @@ pub async fn run_with(
         if policy.local_domains().is_empty() {
             tracing::warn!("Notifications are on but [policy] names no local domains: recipients are not notified, only the postmaster.");
         }
-        let notifier = Arc::new(RelayNotifier::new(
+        let sender = NotifySender::new(
             settings.notify.clone(),
             policy,
             settings.quarantine.rules.clone(),
             Arc::clone(&relay),
             store,
+        );
+        let notifier = Arc::new(RelayNotifier::new(
+            sender,
             outbox_owner(&settings),
             Some(settings.hostname.clone()),
         ));
