@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{cli, free_addr, with_executable, Daemon, Extra};
-use quarantd_testkit::{Client, Outcome, Received, Sink, SinkConfig};
+use common::{cli, with_executable, Daemon, Extra};
+use quarantd_testkit::{free_addr, Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 

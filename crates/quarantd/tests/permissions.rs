@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cli, free_addr, Daemon, Extra};
+use common::{cli, Daemon, Extra};
+use quarantd_testkit::free_addr;
 
 /// Sets the test process's umask to the common default, 022, for the binaries it starts
 /// (quarantd must not depend on the umask it is given).

@@ -233,7 +233,7 @@ async fn pipelining_client_and_connection_reuse() {
 
 #[tokio::test]
 async fn swaks_through_quarantd_into_smtp_sink() {
-    let sink_addr = common::free_addr();
+    let sink_addr = quarantd_testkit::free_addr();
     let dump = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dump.path(),

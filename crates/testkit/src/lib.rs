@@ -10,6 +10,8 @@
 //!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
 //!
 //! * [`base64_lines`] and [`stored_zip`] build attachments for the messages tests send.
+//! * [`free_addr`] is a loopback address for a server the test starts (or where nothing
+//!   listens).
 //!
 //! This crate is meant to be used only as a dev-dependency.
 //!
@@ -40,6 +42,7 @@
 mod clamd;
 mod client;
 mod encode;
+mod net;
 mod proxy;
 mod sink;
 
@@ -47,5 +50,6 @@ pub use clamd::Clamd;
 
 pub use client::{dot_stuff, Client, Reply};
 pub use encode::{base64_lines, stored_zip};
+pub use net::free_addr;
 pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +12,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
-
-/// A free loopback port (bound and released; the daemon binds it right after).
-pub fn free_addr() -> SocketAddr {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr")
-}
 
 /// Extra config lines per section.
 #[derive(Default, Clone)]
@@ -50,7 +44,7 @@ impl Daemon {
     /// Starts the daemon relaying to `relay`; waits until it accepts sessions.
     pub async fn start(relay: SocketAddr, extra: Extra) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
-        let addr = free_addr();
+        let addr = quarantd_testkit::free_addr();
         let data_dir = extra
             .data_dir
             .clone()
