@@ -47,9 +47,9 @@ async fn send(daemon: &Daemon, client: &str, from: &str, to: &str) -> quarantd_t
 /// `(status, direction, reasons)` of every stored message.
 fn stored(daemon: &Daemon) -> Vec<(String, String, String)> {
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = cli(&["quarantine", "list", "--json", "--store", &store])
+        .ok()
+        .json();
     list["messages"]
         .as_array()
         .unwrap()

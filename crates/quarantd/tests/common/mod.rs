@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use quarantd_testkit::{Cli, CliOutput};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
@@ -245,18 +246,15 @@ pub fn write_private(path: &std::path::Path, contents: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }
 
-/// Runs the `quarantd` binary with `args` (as user `tester`): exit code, stdout, stderr.
-pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run quarantd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The `quarantd` binary of this test crate, with `$USER` set to `tester` (who a command
+/// acts as comes from the OS, never from `$USER`).
+pub fn quarantd() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_quarantd")).env("USER", "tester")
+}
+
+/// Runs `quarantd ARGS` (see [`quarantd`]) to its end.
+pub fn cli(args: &[&str]) -> CliOutput {
+    quarantd().run(args)
 }
 
 /// `serve::run` in this test's process on `raw` (listening on a free port, relaying to
