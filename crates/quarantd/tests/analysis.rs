@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Daemon, Extra};
-use quarantd_testkit::{Cli, CliOutput, Client, Sink, SinkConfig};
+use quarantd_testkit::{held_id, Cli, CliOutput, Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -132,7 +132,7 @@ Content-Disposition: attachment; filename=\"fit.py\"\r\n\r\n#!/usr/bin/env pytho
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
     assert!(
-        reply.text().contains("held in quarantine as ") && reply.text().contains("executable"),
+        held_id(&reply.text()).is_some() && reply.text().contains("executable"),
         "{reply}"
     );
     let line = daemon

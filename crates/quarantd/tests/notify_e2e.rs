@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{cli, with_executable, Daemon, Extra};
+use common::{cli, held, with_executable, Daemon, Extra};
 use quarantd_testkit::{free_addr, Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -67,7 +67,7 @@ async fn client(daemon: &Daemon, xforward_addr: &str) -> Client {
 async fn hold(client: &mut Client, from: &str, rcpts: &[&str], raw: &[u8]) -> String {
     let reply = client.send_message(from, rcpts, raw).await.unwrap();
     assert_eq!(reply.code, 250, "{reply}");
-    held_id(&reply.text())
+    held(&reply)
 }
 
 /// An inbound executable from s@example.net to b@example.org in a session of its own; it
@@ -83,16 +83,6 @@ async fn hold_one(daemon: &Daemon, marker: &str) -> String {
     .await;
     client.cmd("QUIT").await.ok();
     id
-}
-
-fn held_id(text: &str) -> String {
-    text.split("held in quarantine as ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no quarantine id in {text:?}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// Notifications (null envelope sender) among `msgs`.

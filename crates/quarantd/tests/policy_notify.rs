@@ -57,17 +57,8 @@ async fn split_delivery_hold_and_notifications() {
         .await
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
-    let text = reply.text();
-    assert!(text.contains("held in quarantine as "), "{text}");
-    assert!(text.contains("delivered to 1"), "{text}");
-    let id = text
-        .split("held in quarantine as ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let id = common::held(&reply);
+    assert!(reply.text().contains("delivered to 1"), "{reply}");
 
     // The delivered copy (only c@other.example) and two notifications (b, postmaster).
     let msgs = sink.wait_for_messages(3, WAIT).await;

@@ -6,21 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{message, with_executable, Daemon, Extra};
+use common::{held, message, with_executable, Daemon, Extra};
 use quarantd_store::testing::{run, TestDb};
 use quarantd_store::{Backend, ListFilter, MessageStatus};
 use quarantd_testkit::{Cli, CliOutput, Client, Proxy, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn held_id(reply: &quarantd_testkit::Reply) -> String {
-    let text = reply.text();
-    let rest = text
-        .split("held in quarantine as ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("not held: {reply}"));
-    rest.split_whitespace().next().unwrap().to_string()
-}
 
 /// A sink, a daemon relaying to it with its quarantine at `store`, and a client that said
 /// EHLO to the daemon.
@@ -49,7 +40,7 @@ async fn held_message_is_committed_before_250(db: TestDb) {
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
     assert!(reply.text().contains("(executable"), "{reply}");
-    let id = held_id(&reply);
+    let id = held(&reply);
     // The 250 came after the commit: a fresh connection sees the message at once.
     let store = db.open().await;
     let detail = store.get(&id).await.unwrap();
@@ -102,7 +93,7 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
         .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
         .await
         .unwrap();
-    let id = held_id(&reply);
+    let id = held(&reply);
 
     let out = cli(
         &db.url,
@@ -198,7 +189,7 @@ async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
             )
             .await
             .unwrap();
-        ids.push(held_id(&reply));
+        ids.push(held(&reply));
     }
     for id in &ids {
         for who in ["alice", "bob"] {
@@ -291,7 +282,7 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                     .await
                     .unwrap();
                 match reply.code {
-                    250 => held.push(held_id(&reply)),
+                    250 => held.push(common::held(&reply)),
                     451 => {
                         assert!(
                             reply
@@ -369,7 +360,7 @@ async fn approvals_configured_for_one_reason_keep_the_virus_default() {
     let mut client = Client::connect(daemon.addr).await.unwrap();
     client.handshake("mx.example.org").await.unwrap();
     let url = quarantd_store::sqlite_url(&daemon.data_dir());
-    let executable = held_id(
+    let executable = held(
         &client
             .send_message(
                 "m@example.net",

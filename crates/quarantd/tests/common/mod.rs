@@ -163,6 +163,12 @@ impl Daemon {
     }
 }
 
+/// The quarantine id in the reply to a message that must have been held; panics with the
+/// reply otherwise.
+pub fn held(reply: &quarantd_testkit::Reply) -> String {
+    quarantd_testkit::held_id(&reply.text()).unwrap_or_else(|| panic!("not held: {reply}"))
+}
+
 /// A small message with a unique marker.
 pub fn message(marker: &str) -> Vec<u8> {
     format!(
