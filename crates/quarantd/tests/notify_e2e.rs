@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{cli, held, with_executable, Daemon, Extra};
-use quarantd_testkit::{free_addr, Client, Outcome, Received, Sink, SinkConfig};
+use quarantd_testkit::{free_addr, wait_until, Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -122,7 +122,7 @@ fn text(m: &Received) -> String {
 /// Waits until the audit log of `id` has `n` entries with all of `needles`; returns them.
 async fn audited(store: &str, id: &str, needles: &[&str], n: usize) -> Vec<serde_json::Value> {
     let mut found = Vec::new();
-    for _ in 0..100 {
+    wait_until(WAIT, || {
         let doc = cli(&["audit", id, "--json", "--store", store]).ok().json();
         found = doc["entries"]
             .as_array()
@@ -134,11 +134,9 @@ async fn audited(store: &str, id: &str, needles: &[&str], n: usize) -> Vec<serde
             })
             .cloned()
             .collect();
-        if found.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        found.len() >= n
+    })
+    .await;
     assert_eq!(found.len(), n, "audit entries with {needles:?}: {found:?}");
     found
 }
@@ -188,20 +186,14 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
     )
     .await;
     // The first attempt is answered 451; then the sink accepts again.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let refused = sink
-            .transactions()
-            .iter()
-            .filter(|t| t.outcome == Outcome::DataRejected)
-            .count();
-        if refused > 0 {
-            assert_eq!(refused, 1);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no attempt seen");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut refused = 0;
+    let seen = wait_until(WAIT, || {
+        refused = refused_count(&sink);
+        refused > 0
+    })
+    .await;
+    assert!(seen, "no attempt seen");
+    assert_eq!(refused, 1);
     sink.update_config(|c| c.data_reply = None);
     let msgs = sink.wait_for_messages(2, WAIT).await;
     assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
@@ -267,22 +259,20 @@ async fn reject_one(daemon: &Daemon, marker: &str) -> String {
     list["messages"][0]["id"].as_str().unwrap().to_string()
 }
 
-/// Waits until the sink refused `n` transactions after the data.
-async fn refusals(sink: &Sink, n: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while sink
-        .transactions()
+/// How many transactions the sink refused after the data.
+fn refused_count(sink: &Sink) -> usize {
+    sink.transactions()
         .iter()
         .filter(|t| t.outcome == Outcome::DataRejected)
         .count()
-        < n
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "fewer than {n} attempts seen"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+}
+
+/// Waits until the sink refused `n` transactions after the data.
+async fn refusals(sink: &Sink, n: usize) {
+    assert!(
+        wait_until(WAIT, || refused_count(sink) >= n).await,
+        "fewer than {n} attempts seen"
+    );
 }
 
 /// Starts daemons on one data directory (so one node id) with `hostname`, the notifications

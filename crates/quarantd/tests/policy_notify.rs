@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{cli, with_executable, Daemon, Extra};
-use quarantd_testkit::{Client, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -126,14 +126,12 @@ async fn split_delivery_hold_and_notifications() {
         .collect();
     assert_eq!(rcpts, ["b@example.org"], "{shown}");
     let mut sent = 0;
-    for _ in 0..50 {
+    wait_until(WAIT, || {
         let out = cli(&["audit", &id, "--json", "--store", &store]).stdout;
         sent = out.matches("notify-sent").count();
-        if sent == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        sent == 2
+    })
+    .await;
     assert_eq!(sent, 2);
 
     // The token through the CLI: a config with the key.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use quarantd_testkit::{Client, Outcome, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Client, Outcome, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -527,8 +527,9 @@ async fn stop_closes_listener() {
     // The open connection is closed...
     let err = c.cmd("NOOP").await;
     assert!(err.is_err(), "{err:?}");
-    // ... and nothing listens any more.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ... and nothing listens any more (once the aborted accept loop has been dropped).
+    let closed = wait_until(WAIT, || std::net::TcpStream::connect(addr).is_err()).await;
+    assert!(closed, "{addr} still accepts connections");
     assert!(Client::connect(addr).await.is_err());
 }
 
