@@ -390,9 +390,13 @@ async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_nex
     daemon.terminate();
     daemon.wait_for_log("quarantd stopped.", WAIT).await;
     let daemon = node.start(&sink, "renamed.test").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // serve resumes (and logs) the runs left, and claims the unowned ones, before it accepts
+    // sessions, which is what node.start waited for: the log is complete on that.
     assert!(daemon
         .events("Resuming a notification the daemon did not finish before it stopped.")
+        .is_empty());
+    assert!(daemon
+        .events("Resumed notifications left unfinished by the last run.")
         .is_empty());
     assert_eq!(notes_to(&sink.messages()).len(), 4, "nothing sent twice");
 }

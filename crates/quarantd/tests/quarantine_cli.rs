@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use quarantd_store::format_time;
 use quarantd_store::testing::{Sample, TestDb};
 use quarantd_store::{both_backends, Store};
-use quarantd_testkit::{Cli, CliOutput, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Cli, CliOutput, Sink, SinkConfig};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -556,7 +556,9 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
         "{}",
         out.stdout
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every release ran in a process that has ended: once the sink has finished with their
+    // connections, whatever they sent is recorded.
+    assert!(wait_until(WAIT, || sink.open_connections() == 0).await);
     assert_eq!(sink.messages().len(), 2, "each recipient got it once");
 
     // The audit log has every step with its actor.

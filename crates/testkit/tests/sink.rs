@@ -520,6 +520,17 @@ async fn wait_for_messages_times_out_with_fewer() {
 }
 
 #[tokio::test]
+async fn open_connections_count_until_the_client_has_gone() {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let (mut a, b) = (connected(&sink).await, connected(&sink).await);
+    assert_eq!(sink.open_connections(), 2);
+    a.cmd("QUIT").await.unwrap();
+    drop(b);
+    assert!(wait_until(WAIT, || sink.open_connections() == 0).await);
+    assert_eq!(sink.peak_connections(), 2);
+}
+
+#[tokio::test]
 async fn stop_closes_listener() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
     let addr = sink.addr();
