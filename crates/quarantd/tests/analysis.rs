@@ -5,12 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Daemon, Extra};
-use quarantd_testkit::{Client, Sink, SinkConfig};
-use tokio::io::AsyncWriteExt;
+use quarantd_testkit::{held_id, Cli, CliOutput, Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -27,38 +25,23 @@ fn generated(name: &str) -> PathBuf {
     path
 }
 
-async fn inspect(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .arg("inspect")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// `quarantd inspect ARGS`, with `stdin` as its standard input.
+async fn inspect(args: &[&str], stdin: Option<&[u8]>) -> CliOutput {
+    let mut cli = Cli::new(env!("CARGO_BIN_EXE_quarantd"));
     if let Some(bytes) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(bytes).await.unwrap();
-        drop(pipe);
+        cli = cli.stdin(bytes);
     }
-    let out = child.wait_with_output().await.unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let all: Vec<&str> = ["inspect"].iter().chain(args).copied().collect();
+    cli.run_async(&all).await
 }
 
 #[tokio::test]
 async fn inspect_json_names_every_part_and_the_verdict() {
     let file = generated("001_generated__Hello.jar.eml");
-    let (ok, out, err) = inspect(&["--json", "--no-scan", file.to_str().unwrap()], None).await;
-    assert!(ok, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let v = inspect(&["--json", "--no-scan", file.to_str().unwrap()], None)
+        .await
+        .ok()
+        .json();
     assert_eq!(v["action"], "quarantine");
     assert_eq!(v["reasons"], serde_json::json!(["executable"]));
     let parts = v["parts"].as_array().unwrap();
@@ -90,8 +73,7 @@ async fn inspect_json_names_every_part_and_the_verdict() {
 #[tokio::test]
 async fn inspect_reads_stdin_and_prints_an_indented_tree() {
     let raw = std::fs::read(generated("009_generated__clean.rar.eml")).unwrap();
-    let (ok, out, err) = inspect(&["--no-scan", "-"], Some(&raw)).await;
-    assert!(ok, "{err}");
+    let out = inspect(&["--no-scan", "-"], Some(&raw)).await.ok().stdout;
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("(message) "), "{out}");
     assert!(
@@ -111,12 +93,13 @@ async fn inspect_reads_stdin_and_prints_an_indented_tree() {
 
 #[tokio::test]
 async fn inspect_refuses_a_missing_file_clearly() {
-    let (ok, out, err) = inspect(&["/nonexistent/message.eml"], None).await;
-    assert!(!ok);
-    assert!(out.is_empty());
+    let out = inspect(&["/nonexistent/message.eml"], None).await;
+    assert_ne!(out.code, 0);
+    assert!(out.stdout.is_empty());
     assert!(
-        err.contains("cannot read /nonexistent/message.eml"),
-        "{err}"
+        out.stderr.contains("cannot read /nonexistent/message.eml"),
+        "{}",
+        out.stderr
     );
 }
 
@@ -149,7 +132,7 @@ Content-Disposition: attachment; filename=\"fit.py\"\r\n\r\n#!/usr/bin/env pytho
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
     assert!(
-        reply.text().contains("held in quarantine as ") && reply.text().contains("executable"),
+        held_id(&reply.text()).is_some() && reply.text().contains("executable"),
         "{reply}"
     );
     let line = daemon

@@ -1,19 +1,16 @@
 //! `quarantd config check` through the binary.
 
-use std::process::Command;
+use std::ffi::OsStr;
+
+use quarantd_testkit::Cli;
 
 fn check(config: Option<&std::path::Path>) -> (i32, String, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quarantd"));
-    cmd.arg("config").arg("check");
+    let mut args: Vec<&OsStr> = vec!["config".as_ref(), "check".as_ref()];
     if let Some(path) = config {
-        cmd.arg("--config").arg(path);
+        args.extend(["--config".as_ref(), path.as_os_str()]);
     }
-    let out = cmd.output().expect("run quarantd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Cli::new(env!("CARGO_BIN_EXE_quarantd")).run(&args);
+    (out.code, out.stdout, out.stderr)
 }
 
 /// A token key file must be private (0600).

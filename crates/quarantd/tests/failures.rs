@@ -23,7 +23,7 @@ async fn client(daemon: &Daemon) -> Client {
 
 #[tokio::test]
 async fn relay_not_listening_gives_4xx() {
-    let nowhere = common::free_addr();
+    let nowhere = quarantd_testkit::free_addr();
     let daemon = Daemon::start(nowhere, Extra::default()).await;
     let mut c = client(&daemon).await;
     let reply = c.cmd("MAIL FROM:<a@example.org>").await.unwrap();

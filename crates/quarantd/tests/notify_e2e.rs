@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{cli, free_addr, with_executable, Daemon, Extra};
-use quarantd_testkit::{Client, Outcome, Received, Sink, SinkConfig};
+use common::{cli, held, with_executable, Daemon, Extra};
+use quarantd_testkit::{free_addr, wait_until, Client, Outcome, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -67,7 +67,7 @@ async fn client(daemon: &Daemon, xforward_addr: &str) -> Client {
 async fn hold(client: &mut Client, from: &str, rcpts: &[&str], raw: &[u8]) -> String {
     let reply = client.send_message(from, rcpts, raw).await.unwrap();
     assert_eq!(reply.code, 250, "{reply}");
-    held_id(&reply.text())
+    held(&reply)
 }
 
 /// An inbound executable from s@example.net to b@example.org in a session of its own; it
@@ -83,16 +83,6 @@ async fn hold_one(daemon: &Daemon, marker: &str) -> String {
     .await;
     client.cmd("QUIT").await.ok();
     id
-}
-
-fn held_id(text: &str) -> String {
-    text.split("held in quarantine as ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no quarantine id in {text:?}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// Notifications (null envelope sender) among `msgs`.
@@ -132,10 +122,8 @@ fn text(m: &Received) -> String {
 /// Waits until the audit log of `id` has `n` entries with all of `needles`; returns them.
 async fn audited(store: &str, id: &str, needles: &[&str], n: usize) -> Vec<serde_json::Value> {
     let mut found = Vec::new();
-    for _ in 0..100 {
-        let (code, out, err) = cli(&["audit", id, "--json", "--store", store]);
-        assert_eq!(code, 0, "{err}");
-        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    wait_until(WAIT, || {
+        let doc = cli(&["audit", id, "--json", "--store", store]).ok().json();
         found = doc["entries"]
             .as_array()
             .unwrap()
@@ -146,11 +134,9 @@ async fn audited(store: &str, id: &str, needles: &[&str], n: usize) -> Vec<serde
             })
             .cloned()
             .collect();
-        if found.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        found.len() >= n
+    })
+    .await;
     assert_eq!(found.len(), n, "audit entries with {needles:?}: {found:?}");
     found
 }
@@ -200,20 +186,14 @@ async fn notification_deferred_once_is_retried_and_sent_once() {
     )
     .await;
     // The first attempt is answered 451; then the sink accepts again.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let refused = sink
-            .transactions()
-            .iter()
-            .filter(|t| t.outcome == Outcome::DataRejected)
-            .count();
-        if refused > 0 {
-            assert_eq!(refused, 1);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no attempt seen");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let mut refused = 0;
+    let seen = wait_until(WAIT, || {
+        refused = refused_count(&sink);
+        refused > 0
+    })
+    .await;
+    assert!(seen, "no attempt seen");
+    assert_eq!(refused, 1);
     sink.update_config(|c| c.data_reply = None);
     let msgs = sink.wait_for_messages(2, WAIT).await;
     assert_eq!(notes_to(&msgs), ["b@example.org", "postmaster@example.org"]);
@@ -265,7 +245,7 @@ async fn reject_one(daemon: &Daemon, marker: &str) -> String {
     assert_eq!(reply.code, 554, "{reply}");
     client.cmd("QUIT").await.ok();
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&[
+    let list = cli(&[
         "quarantine",
         "list",
         "--status",
@@ -273,28 +253,26 @@ async fn reject_one(daemon: &Daemon, marker: &str) -> String {
         "--json",
         "--store",
         &store,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    ])
+    .ok()
+    .json();
     list["messages"][0]["id"].as_str().unwrap().to_string()
+}
+
+/// How many transactions the sink refused after the data.
+fn refused_count(sink: &Sink) -> usize {
+    sink.transactions()
+        .iter()
+        .filter(|t| t.outcome == Outcome::DataRejected)
+        .count()
 }
 
 /// Waits until the sink refused `n` transactions after the data.
 async fn refusals(sink: &Sink, n: usize) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while sink
-        .transactions()
-        .iter()
-        .filter(|t| t.outcome == Outcome::DataRejected)
-        .count()
-        < n
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "fewer than {n} attempts seen"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        wait_until(WAIT, || refused_count(sink) >= n).await,
+        "fewer than {n} attempts seen"
+    );
 }
 
 /// Starts daemons on one data directory (so one node id) with `hostname`, the notifications
@@ -412,9 +390,13 @@ async fn notifications_unfinished_at_shutdown_are_audited_and_resumed_at_the_nex
     daemon.terminate();
     daemon.wait_for_log("quarantd stopped.", WAIT).await;
     let daemon = node.start(&sink, "renamed.test").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // serve resumes (and logs) the runs left, and claims the unowned ones, before it accepts
+    // sessions, which is what node.start waited for: the log is complete on that.
     assert!(daemon
         .events("Resuming a notification the daemon did not finish before it stopped.")
+        .is_empty());
+    assert!(daemon
+        .events("Resumed notifications left unfinished by the last run.")
         .is_empty());
     assert_eq!(notes_to(&sink.messages()).len(), 4, "nothing sent twice");
 }
@@ -509,9 +491,10 @@ async fn outbound_tells_the_internal_sender_not_the_external_recipient() {
     let body = text(to_sender);
     assert!(body.contains("Auto-Submitted: auto-generated"), "{body}");
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
-    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(shown["direction"], "outbound", "{out}");
+    let shown = cli(&["quarantine", "show", &id, "--json", "--store", &store])
+        .ok()
+        .json();
+    assert_eq!(shown["direction"], "outbound", "{shown}");
     audited(
         &store,
         &id,
@@ -545,9 +528,10 @@ async fn list_mail_sender_is_never_told() {
         .iter()
         .all(|m| !m.rcpts.iter().any(|r| r == "list@example.org")));
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
-    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(shown["direction"], "internal", "{out}");
+    let shown = cli(&["quarantine", "show", &id, "--json", "--store", &store])
+        .ok()
+        .json();
+    assert_eq!(shown["direction"], "internal", "{shown}");
     client.cmd("QUIT").await.ok();
 }
 
@@ -561,10 +545,10 @@ fn infected(from: &str, to: &str, marker: &str) -> Vec<u8> {
 /// The id of the only message in the quarantine.
 fn only_stored(daemon: &Daemon) -> (String, String) {
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(list["messages"].as_array().unwrap().len(), 1, "{out}");
+    let list = cli(&["quarantine", "list", "--json", "--store", &store])
+        .ok()
+        .json();
+    assert_eq!(list["messages"].as_array().unwrap().len(), 1, "{list}");
     let id = list["messages"][0]["id"].as_str().unwrap().to_string();
     (store, id)
 }
@@ -672,8 +656,9 @@ async fn workflow_events_are_notified_through_the_daemon() {
     };
 
     // request-release: the recipient's acknowledgement and the postmaster.
-    let (code, out, err) = run(&["request-release", id, "--rcpt", "b@example.org"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let err = run(&["request-release", id, "--rcpt", "b@example.org"])
+        .ok()
+        .stderr;
     assert!(
         err.contains("queued the release-requested notification"),
         "{err}"
@@ -692,20 +677,17 @@ async fn workflow_events_are_notified_through_the_daemon() {
     sink.clear();
 
     // The first approval of two: the postmasters are asked for the second.
-    let (code, out, err) = run(&["approve", id, "--by", "alice"]);
-    assert_eq!(code, 0, "{out}{err}");
+    run(&["approve", id, "--by", "alice"]).ok();
     let msgs = sink.wait_for_messages(1, WAIT).await;
     check_notes(&msgs, &["postmaster@example.org"], "approval needed");
     assert!(text(&msgs[0]).contains("1 of 2"), "{}", text(&msgs[0]));
     audited(&store, id, &["notify-sent", "event=approval-needed"], 1).await;
     sink.clear();
-    let (code, out, err) = run(&["approve", id, "--by", "bob"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = run(&["approve", id, "--by", "bob"]).ok().stdout;
     assert!(out.contains("status approved"), "{out}");
 
     // Released: the message itself, then the recipient is told.
-    let (code, out, err) = run(&["release", id, "--by", "alice"]);
-    assert_eq!(code, 0, "{out}{err}");
+    run(&["release", id, "--by", "alice"]).ok();
     let msgs = sink.wait_for_messages(2, WAIT).await;
     let released: Vec<_> = msgs.iter().filter(|m| !m.mail_from.is_empty()).collect();
     assert_eq!(released.len(), 1);
@@ -723,8 +705,7 @@ async fn workflow_events_are_notified_through_the_daemon() {
 
     // Deleted: the recipient is told.
     let other = ids[1].as_str();
-    let (code, out, err) = run(&["delete", other, "--by", "alice"]);
-    assert_eq!(code, 0, "{out}{err}");
+    run(&["delete", other, "--by", "alice"]).ok();
     let msgs = sink.wait_for_messages(1, WAIT).await;
     check_notes(&msgs, &["b@example.org"], "Held message deleted");
     assert!(text(&msgs[0]).contains("invoice w2"), "{}", text(&msgs[0]));
@@ -748,7 +729,7 @@ async fn cli_notification_failure_never_fails_the_step() {
     // Nothing listens on the relay address: both attempts fail.
     let down = free_addr().to_string();
     let config = cli_config(keys.path(), &store, &down, 2);
-    let (code, out, err) = cli(&[
+    let out = cli(&[
         "quarantine",
         "delete",
         &id,
@@ -757,25 +738,32 @@ async fn cli_notification_failure_never_fails_the_step() {
         "--wait-notify",
         "--config",
         config.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("deleted {id}")), "{out}");
+    ])
+    .ok();
     assert!(
-        err.contains("warning: notification of deleted to b@example.org"),
-        "{err}"
+        out.stdout.contains(&format!("deleted {id}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("warning: notification of deleted to b@example.org"),
+        "{}",
+        out.stderr
     );
     let failed = audited(&store, &id, &["notify-failed", "event=deleted"], 1).await;
     assert!(
         failed[0]["detail"].as_str().unwrap().contains("attempt=2"),
         "{failed:?}"
     );
-    let (_, out, _) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
-    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(shown["status"], "deleted", "{out}");
+    let shown = cli(&["quarantine", "show", &id, "--json", "--store", &store])
+        .ok()
+        .json();
+    assert_eq!(shown["status"], "deleted", "{shown}");
 
     // --no-notify: the step is done and audited, nothing is sent or tried.
     let second = hold_one(&daemon, "f2").await;
-    let (code, out, err) = cli(&[
+    let out = cli(&[
         "quarantine",
         "delete",
         &second,
@@ -784,10 +772,14 @@ async fn cli_notification_failure_never_fails_the_step() {
         "--no-notify",
         "--config",
         config.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("deleted {second}")), "{out}");
-    assert!(!err.contains("notif"), "{err}");
+    ])
+    .ok();
+    assert!(
+        out.stdout.contains(&format!("deleted {second}")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stderr.contains("notif"), "{}", out.stderr);
     audited(&store, &second, &["delete"], 1).await;
     audited(&store, &second, &["event=deleted"], 0).await;
 }
@@ -825,11 +817,11 @@ async fn split_group_refused_after_the_hold_defers_the_message() {
     // The held group was committed before (Postfix's retry stores it again: the documented
     // duplicate risk).
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = cli(&["quarantine", "list", "--json", "--store", &store])
+        .ok()
+        .json();
     let held = list["messages"].as_array().unwrap();
-    assert_eq!(held.len(), 1, "{out}");
+    assert_eq!(held.len(), 1, "{list}");
     daemon
         .wait_for_log("Relay failed for one group of a split message", WAIT)
         .await;

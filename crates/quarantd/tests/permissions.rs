@@ -6,13 +6,15 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{cli, free_addr, Daemon, Extra};
+use common::{cli, Daemon, Extra};
+use quarantd_testkit::free_addr;
 
 /// Sets the test process's umask to the common default, 022, for the binaries it starts
 /// (quarantd must not depend on the umask it is given).
@@ -51,10 +53,12 @@ fn config(dir: &Path, data: &Path, more: &str) -> std::path::PathBuf {
 /// Runs `quarantd serve --config CONFIG` and expects it to refuse: returns its exit code and
 /// standard error. Panics (after stopping it) if it starts accepting sessions instead.
 fn serve_refuses(config: &Path) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
+    let mut child = common::quarantd()
+        .command(&[
+            OsStr::new("serve"),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -145,29 +149,27 @@ fn serve_and_the_cli_refuse_a_token_key_others_can_read() {
         "{log}"
     );
     let config = config.display().to_string();
-    let (code, out, _) = cli(&["config", "check", "--config", &config]);
-    assert_eq!(code, 1, "{out}");
+    let check = cli(&["config", "check", "--config", &config]);
+    let out = &check.stdout;
+    assert_eq!(check.code, 1, "{out}");
     assert!(
         out.contains("notify.token_key_file") && out.contains("0644"),
         "{out}"
     );
-    let (code, _, err) = cli(&[
+    let err = cli(&[
         "quarantine",
         "request-release",
         "--config",
         &config,
         "--token",
         "v1.x",
-    ]);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains(&key.display().to_string()) && err.contains("0644"),
-        "{err}"
-    );
+    ])
+    .fails(1, &key.display().to_string())
+    .stderr;
+    assert!(err.contains("0644"), "{err}");
     // Private, the same key is accepted.
     chmod(&key, 0o600);
-    let (code, out, _) = cli(&["config", "check", "--config", &config]);
-    assert_eq!(code, 0, "{out}");
+    let out = cli(&["config", "check", "--config", &config]).ok().stdout;
     assert!(out.ends_with("ok\n"), "{out}");
 }
 
@@ -180,13 +182,15 @@ async fn the_cli_warns_about_an_open_quarantine_and_still_works() {
     let data = daemon.data_dir();
     let config = data.parent().unwrap().join("quarantd.toml");
     let config = config.display().to_string();
-    let (code, out, err) = cli(&["quarantine", "list", "--config", &config]);
-    assert_eq!(code, 0, "{out}{err}");
+    let err = cli(&["quarantine", "list", "--config", &config])
+        .ok()
+        .stderr;
     assert!(!err.contains("warning"), "{err}");
     chmod(&data, 0o755);
     chmod(&data.join("quarantine.sqlite"), 0o644);
-    let (code, out, err) = cli(&["quarantine", "list", "--config", &config]);
-    assert_eq!(code, 0, "{out}{err}");
+    let err = cli(&["quarantine", "list", "--config", &config])
+        .ok()
+        .stderr;
     for (path, mode) in [
         (data.clone(), "0755"),
         (data.join("quarantine.sqlite"), "0644"),
@@ -206,7 +210,7 @@ fn signature_files_stay_readable_by_clamd_under_quarantds_umask() {
     let dir = tempfile::tempdir().unwrap();
     let sigs = dir.path().display().to_string();
     let hash = "a".repeat(64);
-    let (code, out, err) = cli(&[
+    cli(&[
         "signatures",
         "add",
         "--sha256",
@@ -217,8 +221,8 @@ fn signature_files_stay_readable_by_clamd_under_quarantds_umask() {
         "Local.Mode",
         "--signature-dir",
         &sigs,
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    ])
+    .ok();
     for name in ["quarantd.hsb", "quarantd-canary.hsb", "quarantd.generation"] {
         assert_eq!(mode(&dir.path().join(name)), 0o644, "{name}");
     }

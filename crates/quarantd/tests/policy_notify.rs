@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{cli, with_executable, Daemon, Extra};
-use quarantd_testkit::{Client, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Client, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -57,17 +57,8 @@ async fn split_delivery_hold_and_notifications() {
         .await
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
-    let text = reply.text();
-    assert!(text.contains("held in quarantine as "), "{text}");
-    assert!(text.contains("delivered to 1"), "{text}");
-    let id = text
-        .split("held in quarantine as ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let id = common::held(&reply);
+    assert!(reply.text().contains("delivered to 1"), "{reply}");
 
     // The delivered copy (only c@other.example) and two notifications (b, postmaster).
     let msgs = sink.wait_for_messages(3, WAIT).await;
@@ -123,26 +114,24 @@ async fn split_delivery_hold_and_notifications() {
 
     // The store has the direction and the audit log the notifications.
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "show", &id, "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(shown["direction"], "inbound", "{out}");
+    let shown = cli(&["quarantine", "show", &id, "--json", "--store", &store])
+        .ok()
+        .json();
+    assert_eq!(shown["direction"], "inbound", "{shown}");
     let rcpts: Vec<&str> = shown["recipients"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["address"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(rcpts, ["b@example.org"], "{out}");
+    assert_eq!(rcpts, ["b@example.org"], "{shown}");
     let mut sent = 0;
-    for _ in 0..50 {
-        let (_, out, _) = cli(&["audit", &id, "--json", "--store", &store]);
+    wait_until(WAIT, || {
+        let out = cli(&["audit", &id, "--json", "--store", &store]).stdout;
         sent = out.matches("notify-sent").count();
-        if sent == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        sent == 2
+    })
+    .await;
     assert_eq!(sent, 2);
 
     // The token through the CLI: a config with the key.
@@ -158,8 +147,7 @@ async fn split_delivery_hold_and_notifications() {
         args.extend_from_slice(extra);
         cli(&args)
     };
-    let (code, out, err) = rr(&["--token", &token]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = rr(&["--token", &token]).ok().stdout;
     assert!(
         out.contains(&format!("release of {id} requested for b@example.org")),
         "{out}"
@@ -169,16 +157,10 @@ async fn split_delivery_hold_and_notifications() {
     let mut tampered = token.clone().into_bytes();
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
-    let (code, _, err) = rr(&["--token", &String::from_utf8(tampered).unwrap()]);
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("token refused"), "{err}");
+    rr(&["--token", &String::from_utf8(tampered).unwrap()]).fails(6, "token refused");
     // Misused: for another message, for another recipient.
-    let (code, _, err) = rr(&["someotherid", "--token", &token]);
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("another message"), "{err}");
-    let (code, _, err) = rr(&["--token", &token, "--rcpt", "x@example.org"]);
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("another recipient"), "{err}");
+    rr(&["someotherid", "--token", &token]).fails(6, "another message");
+    rr(&["--token", &token, "--rcpt", "x@example.org"]).fails(6, "another recipient");
     // Expired: issued with the same key, expired a second ago.
     let claims = quarantd_release::token::Claims {
         expires: std::time::SystemTime::now()
@@ -189,9 +171,7 @@ async fn split_delivery_hold_and_notifications() {
         ..claims
     };
     let expired = quarantd_release::token::issue(&claims, &key);
-    let (code, _, err) = rr(&["--token", &expired]);
-    assert_eq!(code, 6, "{err}");
-    assert!(err.contains("expired"), "{err}");
+    rr(&["--token", &expired]).fails(6, "expired");
 }
 
 /// `--token -` (standard input) and `--token-file FILE` work like `--token TOKEN` without
@@ -200,35 +180,18 @@ async fn split_delivery_hold_and_notifications() {
 fn tokens_stay_out_of_the_process_list(config: &str, token: &str, id: &str, key: &Path) {
     let asked = format!("release of {id} requested for b@example.org");
     let stdin = |input: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-            .args([
-                "quarantine",
-                "request-release",
-                "--config",
-                config,
-                "--token",
-                "-",
-            ])
-            .env("USER", "tester")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run quarantd");
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        common::quarantd().stdin(input).run(&[
+            "quarantine",
+            "request-release",
+            "--config",
+            config,
+            "--token",
+            "-",
+        ])
     };
-    let (code, out, err) = stdin(&format!("{token}\n"));
-    assert_eq!(code, 0, "{out}{err}");
+    let out = stdin(&format!("{token}\n")).ok().stdout;
     assert!(out.contains(&asked), "{out}");
-    let (code, _, err) = stdin("\n");
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no token in standard input"), "{err}");
+    stdin("\n").fails(2, "no token in standard input");
 
     let file = key.with_file_name("token.txt");
     std::fs::write(&file, format!("  {token}\n")).unwrap();
@@ -243,16 +206,11 @@ fn tokens_stay_out_of_the_process_list(config: &str, token: &str, id: &str, key:
             &file,
         ])
     };
-    let (code, out, err) = by_file();
-    assert_eq!(code, 0, "{out}{err}");
+    let out = by_file().ok().stdout;
     assert!(out.contains(&asked), "{out}");
 
     std::fs::set_permissions(key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let (code, _, err) = by_file();
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains(&key.display().to_string()) && err.contains("0644"),
-        "{err}"
-    );
+    let err = by_file().fails(1, &key.display().to_string()).stderr;
+    assert!(err.contains("0644"), "{err}");
     std::fs::set_permissions(key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }

@@ -4,13 +4,13 @@
 //! sink. Exit codes: 2 usage, 3 not found, 4 state forbids, 75 unavailable.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::ffi::OsStr;
 use std::time::{Duration, SystemTime};
 
 use quarantd_store::format_time;
 use quarantd_store::testing::{Sample, TestDb};
 use quarantd_store::{both_backends, Store};
-use quarantd_testkit::{Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Cli, CliOutput, Sink, SinkConfig};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -28,61 +28,10 @@ retention_days_per_reason = { virus = 90 }
 stale_claim_after_secs = 1
 ";
 
-/// The result of one run of the binary.
-struct Out {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-    what: String,
-}
-
-impl Out {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-
-    /// Asserts success and returns self.
-    fn ok(self) -> Out {
-        assert_eq!(
-            self.code,
-            0,
-            "{} failed: stdout {} stderr {}",
-            self.what,
-            self.text(),
-            self.stderr
-        );
-        self
-    }
-
-    /// Asserts the exit code and that stderr is a `quarantd: error:` line mentioning `needle`.
-    fn fails(self, code: i32, needle: &str) -> Out {
-        assert_eq!(
-            self.code,
-            code,
-            "{}: stdout {} stderr {}",
-            self.what,
-            self.text(),
-            self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "{}: stderr {:?} lacks {needle:?}",
-            self.what,
-            self.stderr
-        );
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.stdout)
-            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.what, self.text()))
-    }
-}
-
 /// Runs the binary against one store with the test config.
 struct Q {
-    url: String,
-    config: PathBuf,
+    /// `quarantd` with `--store URL --config FILE` after the arguments, environment untouched.
+    cli: Cli,
     _dir: tempfile::TempDir,
 }
 
@@ -91,16 +40,18 @@ impl Q {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("quarantd.toml");
         std::fs::write(&config, CONFIG).unwrap();
-        Q {
-            url: db.url.clone(),
-            config,
-            _dir: dir,
-        }
+        let cli = Cli::new(env!("CARGO_BIN_EXE_quarantd")).trailing([
+            OsStr::new("--store"),
+            OsStr::new(&db.url),
+            OsStr::new("--config"),
+            config.as_os_str(),
+        ]);
+        Q { cli, _dir: dir }
     }
 
     /// `quarantd ARGS --store URL --config FILE`, as this process's user (root in the test
     /// machines: `--by` is trusted automation's) without sudo; `$USER` says nothing.
-    async fn run(&self, args: &[&str]) -> Out {
+    async fn run(&self, args: &[&str]) -> CliOutput {
         self.run_env(
             args,
             &[
@@ -112,26 +63,15 @@ impl Q {
         .await
     }
 
-    async fn run_env(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> Out {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"));
-        cmd.args(args)
-            .arg("--store")
-            .arg(&self.url)
-            .arg("--config")
-            .arg(&self.config);
+    async fn run_env(&self, args: &[&str], env: &[(&str, Option<&str>)]) -> CliOutput {
+        let mut cli = self.cli.clone();
         for (name, value) in env {
-            match value {
-                Some(v) => cmd.env(name, v),
-                None => cmd.env_remove(name),
+            cli = match value {
+                Some(v) => cli.env(name, v),
+                None => cli.env_remove(name),
             };
         }
-        let out = cmd.output().await.expect("run quarantd");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: out.stdout,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            what: format!("quarantd {}", args.join(" ")),
-        }
+        cli.run_async(args).await
     }
 
     /// The ids `list ARGS --json` prints, in order.
@@ -331,7 +271,7 @@ async fn list_filters_pages_and_json(db: TestDb) {
         .run(&["quarantine", "list", "--limit", "2"])
         .await
         .ok()
-        .text();
+        .stdout;
     let lines: Vec<&str> = out.lines().collect();
     assert!(
         lines[0].starts_with("ID") && lines[0].contains("SUBJECT"),
@@ -354,13 +294,13 @@ async fn list_filters_pages_and_json(db: TestDb) {
         .run(&["quarantine", "list", "--after", more])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(rest.contains(&id3) && !rest.contains(&id1), "{rest}");
     let none = q
         .run(&["quarantine", "list", "--rcpt", "nobody@x.test"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(none.contains("no messages"), "{none}");
 
     // Bad arguments are clap's: exit 2.
@@ -386,7 +326,7 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
     );
     let id = seed(&store, &m).await;
 
-    let text = q.run(&["quarantine", "show", &id]).await.ok().text();
+    let text = q.run(&["quarantine", "show", &id]).await.ok().stdout;
     for needle in [
         format!("id:         {id}"),
         "status:     held".into(),
@@ -423,13 +363,13 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         .run(&["quarantine", "show", &id, "--raw", "--by", "alice"])
         .await
         .ok();
-    assert_eq!(raw.stdout, m.raw, "show --raw must be byte-exact");
+    assert_eq!(raw.raw_stdout, m.raw, "show --raw must be byte-exact");
     let part = q
         .run(&["quarantine", "show", &id, "--part", "2"])
         .await
         .ok();
-    assert_eq!(part.stdout, decoded_part(&m.raw, "2"));
-    assert!(part.stdout.starts_with(b"PK"), "the zip, decoded");
+    assert_eq!(part.raw_stdout, decoded_part(&m.raw, "2"));
+    assert!(part.raw_stdout.starts_with(b"PK"), "the zip, decoded");
     // Through sudo: the user behind it (uid 65534 is `nobody`), whatever $SUDO_USER says.
     let sudo = q
         .run_env(
@@ -438,7 +378,7 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         )
         .await
         .ok();
-    assert!(String::from_utf8_lossy(&sudo.stdout).contains("Please see attached."));
+    assert!(sudo.stdout.contains("Please see attached."));
     let no_env = q
         .run_env(
             &["quarantine", "show", &id, "--raw"],
@@ -446,7 +386,7 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         )
         .await
         .ok();
-    assert_eq!(no_env.stdout, m.raw);
+    assert_eq!(no_env.raw_stdout, m.raw);
     q.run(&["quarantine", "show", &id, "--part", "9/nothing"])
         .await
         .fails(3, "has no part");
@@ -471,7 +411,7 @@ async fn show_metadata_raw_and_part_audited(db: TestDb) {
         "{audit:?}"
     );
     assert_eq!(audit[0].1, "quarantine", "{audit:?}");
-    let human = q.run(&["audit", &id]).await.ok().text();
+    let human = q.run(&["audit", &id]).await.ok().stdout;
     assert!(
         human.starts_with("TIME") && human.contains("view-raw") && human.contains("alice"),
         "{human}"
@@ -522,7 +462,7 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
         ])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(
         out.contains("status release-requested") && out.contains("needs 2 approval"),
         "{out}"
@@ -536,7 +476,7 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
         .run(&["quarantine", "approve", &id, "--by", "alice"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(out.contains("1 of 2"), "{out}");
     q.run(&["quarantine", "approve", &id, "--by", "Alice"])
         .await
@@ -549,7 +489,7 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
         .run(&["quarantine", "approve", &id, "--by", "bob"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(
         out.contains("2 of 2") && out.contains("status approved"),
         "{out}"
@@ -573,7 +513,7 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
     let out = run(release(&["--rcpt", "r1@one.test", "--by", "alice"]))
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(out.contains("r1@one.test: released (250"), "{out}");
     let got = sink.wait_for_messages(1, WAIT).await;
     assert_eq!(got[0].rcpts, ["r1@one.test"]);
@@ -592,7 +532,7 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
     assert_eq!(doc["recipients"][1]["status"], "held");
     assert_eq!(doc["status"], "approved");
 
-    let out = run(release(&["--by", "bob"])).await.ok().text();
+    let out = run(release(&["--by", "bob"])).await.ok().stdout;
     assert!(out.contains("r2@two.test: released"), "{out}");
     let got = sink.wait_for_messages(2, WAIT).await;
     assert_eq!(got[1].rcpts, ["r2@two.test"]);
@@ -611,12 +551,14 @@ async fn four_eyes_release_to_a_sink(db: TestDb) {
         .await
         .fails(4, "nothing released");
     assert!(
-        out.text()
+        out.stdout
             .contains("r1@one.test: not sent (recipient is released)"),
         "{}",
-        out.text()
+        out.stdout
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every release ran in a process that has ended: once the sink has finished with their
+    // connections, whatever they sent is recorded.
+    assert!(wait_until(WAIT, || sink.open_connections() == 0).await);
     assert_eq!(sink.messages().len(), 2, "each recipient got it once");
 
     // The audit log has every step with its actor.
@@ -736,10 +678,10 @@ async fn state_errors_unknown_ids_and_actors(db: TestDb) {
         .await
         .fails(5, "refused 1 recipient(s) permanently");
     assert!(
-        out.text()
+        out.stdout
             .contains("r2@one.test: refused by the relay (554"),
         "{}",
-        out.text()
+        out.stdout
     );
     assert_eq!(
         q.show_json(&other).await["recipients"][0]["status"],
@@ -792,7 +734,7 @@ async fn expire_removes_what_is_past_retention(db: TestDb) {
         .run(&["quarantine", "expire", "--by", "cron"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(
         out.contains(&format!("expired {old}")) && out.contains("1 message(s) expired"),
         "{out}"
@@ -812,7 +754,7 @@ async fn expire_removes_what_is_past_retention(db: TestDb) {
         Some(&("cron".to_string(), "expire".to_string())),
         "{audit:?}"
     );
-    let again = q.run(&["quarantine", "expire"]).await.ok().text();
+    let again = q.run(&["quarantine", "expire"]).await.ok().stdout;
     assert!(again.contains("0 message(s) expired"), "{again}");
 }
 
@@ -947,7 +889,7 @@ async fn resume_takes_over_a_dead_jobs_claim(db: TestDb) {
         ])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(out.contains("r1@one.test: released"), "{out}");
     let got = sink.wait_for_messages(1, WAIT).await;
     assert_eq!(got[0].rcpts, ["r1@one.test"]);
@@ -991,23 +933,22 @@ async fn database_unreachable_is_a_tempfail() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("quarantd.toml");
     std::fs::write(&config, CONFIG).unwrap();
+    let cli = Cli::new(env!("CARGO_BIN_EXE_quarantd"));
+    let unreachable = cli.clone().trailing([
+        OsStr::new("--store"),
+        OsStr::new("mysql://root@127.0.0.1:1/x"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+    ]);
     for args in [
         &["quarantine", "list"][..],
         &["quarantine", "show", "x", "--raw"],
         &["quarantine", "release", "x", "--by", "alice"],
         &["audit"],
     ] {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-            .args(args)
-            .arg("--store")
-            .arg("mysql://root@127.0.0.1:1/x")
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .await
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(75), "{args:?}: {stderr}");
+        let out = unreachable.run_async(args).await;
+        let stderr = &out.stderr;
+        assert_eq!(out.code, 75, "{args:?}: {stderr}");
         assert!(
             stderr.starts_with("quarantd: error: cannot open the quarantine store mysql://root")
                 && stderr.contains("127.0.0.1:1/x")
@@ -1018,15 +959,10 @@ async fn database_unreachable_is_a_tempfail() {
     }
     // A SQLite quarantine that does not exist is not created by the CLI.
     let missing = dir.path().join("nothing/quarantine.sqlite");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(["quarantine", "list", "--store"])
-        .arg(format!("sqlite://{}", missing.display()))
-        .output()
+    let store = format!("sqlite://{}", missing.display());
+    cli.run_async(&["quarantine", "list", "--store", &store])
         .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("no quarantine at"), "{stderr}");
+        .fails(1, "no quarantine at");
     assert!(!missing.exists());
 }
 
@@ -1040,7 +976,7 @@ async fn approvals_are_the_stored_number_by_distinct_normalised_names(db: TestDb
         .run(&["quarantine", "approve", &id, "--by", "alice"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(
         out.contains("1 of 2") && out.contains("status held"),
         "{out}"
@@ -1058,7 +994,7 @@ async fn approvals_are_the_stored_number_by_distinct_normalised_names(db: TestDb
         .run(&["quarantine", "approve", &id, "--by", "bob"])
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(
         out.contains("2 of 2") && out.contains("status approved"),
         "{out}"
@@ -1099,7 +1035,7 @@ async fn rejected_copy_is_listed_and_released_only_explicitly(db: TestDb) {
     assert_eq!(doc["recipients"][0]["status"], "rejected");
     // Content views and the audit work as for any stored message.
     let raw = q.run(&["quarantine", "show", &id, "--raw"]).await.ok();
-    assert_eq!(raw.stdout, m.raw);
+    assert_eq!(raw.raw_stdout, m.raw);
     // Not releasable as held, even with every approval; not requestable.
     for name in ["alice", "bob"] {
         q.run(&["quarantine", "approve", &id, "--by", name])
@@ -1140,7 +1076,7 @@ async fn rejected_copy_is_listed_and_released_only_explicitly(db: TestDb) {
         .run(&release(&["--by", "alice", "--rejected-copy"]))
         .await
         .ok()
-        .text();
+        .stdout;
     assert!(out.contains("r1@one.test: released"), "{out}");
     assert_eq!(sink.wait_for_messages(1, WAIT).await.len(), 1);
     assert_eq!(q.show_json(&id).await["status"], "released");

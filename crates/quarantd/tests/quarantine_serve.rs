@@ -6,21 +6,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{message, with_executable, Daemon, Extra};
+use common::{held, message, with_executable, Daemon, Extra};
 use quarantd_store::testing::{run, TestDb};
 use quarantd_store::{Backend, ListFilter, MessageStatus};
-use quarantd_testkit::{Client, Proxy, Sink, SinkConfig};
+use quarantd_testkit::{Cli, CliOutput, Client, Proxy, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn held_id(reply: &quarantd_testkit::Reply) -> String {
-    let text = reply.text();
-    let rest = text
-        .split("held in quarantine as ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("not held: {reply}"));
-    rest.split_whitespace().next().unwrap().to_string()
-}
 
 /// A sink, a daemon relaying to it with its quarantine at `store`, and a client that said
 /// EHLO to the daemon.
@@ -49,7 +40,7 @@ async fn held_message_is_committed_before_250(db: TestDb) {
         .unwrap();
     assert_eq!(reply.code, 250, "{reply}");
     assert!(reply.text().contains("(executable"), "{reply}");
-    let id = held_id(&reply);
+    let id = held(&reply);
     // The 250 came after the commit: a fresh connection sees the message at once.
     let store = db.open().await;
     let detail = store.get(&id).await.unwrap();
@@ -82,22 +73,14 @@ async fn held_message_is_committed_before_250(db: TestDb) {
     assert_eq!(sink.wait_for_messages(1, WAIT).await.len(), 1);
 }
 
-/// `quarantd ARGS --store URL` as a postmaster would type it; returns (exit code, stdout, stderr).
-async fn cli(url: &str, args: &[&str]) -> (i32, Vec<u8>, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(args)
-        .arg("--store")
-        .arg(url)
+/// `quarantd ARGS --store URL` as a postmaster would type it.
+async fn cli(url: &str, args: &[&str]) -> CliOutput {
+    Cli::new(env!("CARGO_BIN_EXE_quarantd"))
+        .trailing(["--store", url])
         .env("USER", "postmaster")
         .env_remove("SUDO_USER")
-        .output()
+        .run_async(args)
         .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// The whole flow: held through `serve`, listed, shown, approved by two people, released; it
@@ -110,29 +93,33 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
         .send_message("m@example.net", &["b@example.org", "c@example.org"], &raw)
         .await
         .unwrap();
-    let id = held_id(&reply);
+    let id = held(&reply);
 
-    let (code, out, err) = cli(
+    let out = cli(
         &db.url,
         &["quarantine", "list", "--reason", "executable", "--json"],
     )
-    .await;
-    assert_eq!(code, 0, "{err}");
-    assert!(String::from_utf8_lossy(&out).contains(&id));
-    let (code, out, err) = cli(&db.url, &["quarantine", "show", &id]).await;
-    assert_eq!(code, 0, "{err}");
-    assert!(String::from_utf8_lossy(&out).contains("invoice flow"));
-    let (code, out, _) = cli(
+    .await
+    .ok();
+    assert!(out.stdout.contains(&id));
+    let out = cli(&db.url, &["quarantine", "show", &id]).await.ok();
+    assert!(out.stdout.contains("invoice flow"));
+    let out = cli(
         &db.url,
         &["quarantine", "show", &id, "--raw", "--by", "alice"],
     )
     .await;
-    assert_eq!((code, out), (0, raw.clone()), "show --raw is byte-exact");
+    assert_eq!(
+        (out.code, out.raw_stdout),
+        (0, raw.clone()),
+        "show --raw is byte-exact"
+    );
 
     let relay = sink.addr().to_string();
-    let (code, _, err) = cli(&db.url, &["quarantine", "approve", &id, "--by", "alice"]).await;
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli(
+    cli(&db.url, &["quarantine", "approve", &id, "--by", "alice"])
+        .await
+        .ok();
+    let CliOutput { code, stderr, .. } = cli(
         &db.url,
         &[
             "quarantine",
@@ -147,12 +134,13 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
     .await;
     assert_eq!(
         code, 4,
-        "alice alone is not four eyes for an executable: {err}"
+        "alice alone is not four eyes for an executable: {stderr}"
     );
     assert!(sink.messages().is_empty());
-    let (code, _, err) = cli(&db.url, &["quarantine", "approve", &id, "--by", "bob"]).await;
-    assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli(
+    cli(&db.url, &["quarantine", "approve", &id, "--by", "bob"])
+        .await
+        .ok();
+    cli(
         &db.url,
         &[
             "quarantine",
@@ -164,8 +152,8 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
             &relay,
         ],
     )
-    .await;
-    assert_eq!(code, 0, "{err}");
+    .await
+    .ok();
 
     let got = sink.wait_for_messages(1, WAIT).await;
     assert_eq!(got.len(), 1);
@@ -180,9 +168,7 @@ async fn whole_flow_through_serve_and_the_cli(db: TestDb) {
     let header_end = data.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
     assert_eq!(&data[header_end..], &raw[..], "otherwise byte-identical");
 
-    let (code, out, err) = cli(&db.url, &["audit", &id]).await;
-    assert_eq!(code, 0, "{err}");
-    let audit = String::from_utf8_lossy(&out);
+    let audit = cli(&db.url, &["audit", &id]).await.ok().stdout;
     for step in ["alice", "bob", "approve", "release"] {
         assert!(audit.contains(step), "audit lacks {step}:\n{audit}");
     }
@@ -203,12 +189,13 @@ async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
             )
             .await
             .unwrap();
-        ids.push(held_id(&reply));
+        ids.push(held(&reply));
     }
     for id in &ids {
         for who in ["alice", "bob"] {
-            let (code, _, err) = cli(&db.url, &["quarantine", "approve", id, "--by", who]).await;
-            assert_eq!(code, 0, "{err}");
+            cli(&db.url, &["quarantine", "approve", id, "--by", who])
+                .await
+                .ok();
         }
     }
     let relay = sink.addr().to_string();
@@ -226,10 +213,10 @@ async fn two_processes_releasing_at_once_deliver_once(db: TestDb) {
         }
     }
     for race in races {
-        let (code, _, err) = race.await.unwrap();
+        let CliOutput { code, stderr, .. } = race.await.unwrap();
         assert!(
             code == 0 || code == 4,
-            "each release either delivers or finds nothing left: {code} {err}"
+            "each release either delivers or finds nothing left: {code} {stderr}"
         );
     }
     let got = sink.wait_for_messages(ids.len(), WAIT).await;
@@ -295,7 +282,7 @@ async fn database_stopped_during_traffic_gives_4xx_and_loses_nothing() {
                     .await
                     .unwrap();
                 match reply.code {
-                    250 => held.push(held_id(&reply)),
+                    250 => held.push(common::held(&reply)),
                     451 => {
                         assert!(
                             reply
@@ -386,7 +373,7 @@ async fn approvals_configured_for_one_reason_keep_the_virus_default() {
     let mut client = Client::connect(daemon.addr).await.unwrap();
     client.handshake("mx.example.org").await.unwrap();
     let url = quarantd_store::sqlite_url(&daemon.data_dir());
-    let executable = held_id(
+    let executable = held(
         &client
             .send_message(
                 "m@example.net",
@@ -435,13 +422,13 @@ async fn approvals_configured_for_one_reason_keep_the_virus_default() {
         let (url, lax) = (url.clone(), lax.clone());
         async move {
             let lax = lax.to_str().unwrap().to_string();
-            let (code, out, err) = cli(
+            cli(
                 &url,
                 &["quarantine", "approve", &id, "--by", by, "--config", &lax],
             )
-            .await;
-            assert_eq!(code, 0, "{err}");
-            String::from_utf8(out).unwrap()
+            .await
+            .ok()
+            .stdout
         }
     };
     let out = approve(virus_id.clone(), "alice").await;

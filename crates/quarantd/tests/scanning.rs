@@ -7,15 +7,15 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Daemon, Extra};
 use quarantd_scan::clamd::{Clamd as ClamdClient, ClamdConfig};
 use quarantd_scan::generation::GenerationWatch;
 use quarantd_scan::{MessageScanner, MessageScannerConfig};
-use quarantd_testkit::{Clamd, Client, Proxy, Sink, SinkConfig};
+use quarantd_testkit::{held_id, Clamd, Cli, CliOutput, Client, Proxy, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
 const TESTFILES: &str = "/usr/share/clamav-testfiles";
@@ -55,26 +55,13 @@ impl Setup {
     }
 
     /// Runs `quarantd signatures ARGS --signature-dir DIR --clamd SOCKET`.
-    fn signatures(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_quarantd"))
-            .arg("signatures")
-            .args(args)
-            .arg("--signature-dir")
-            .arg(self.sig_dir())
-            .arg("--clamd")
-            .arg(self.clamd.socket())
-            .output()
-            .expect("run quarantd signatures")
+    fn signatures(&self, args: &[&str]) -> CliOutput {
+        let clamd = [OsStr::new("--clamd"), self.clamd.socket().as_os_str()];
+        signatures(self.sig_dir(), args, &clamd)
     }
 
     fn add_signature(&self, args: &[&str]) {
-        let out = self.signatures(args);
-        assert!(
-            out.status.success(),
-            "signatures {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.signatures(args).ok();
     }
 
     fn scan_section(&self, clamd_addr: &str) -> String {
@@ -91,6 +78,15 @@ impl Setup {
         )
         .await
     }
+}
+
+/// Runs `quarantd signatures ARGS --signature-dir DIR MORE`.
+fn signatures(dir: &Path, args: &[&str], more: &[&OsStr]) -> CliOutput {
+    let all: Vec<&str> = ["signatures"].iter().chain(args).copied().collect();
+    Cli::new(env!("CARGO_BIN_EXE_quarantd"))
+        .trailing([OsStr::new("--signature-dir"), dir.as_os_str()])
+        .trailing(more)
+        .run(&all)
 }
 
 /// A daemon relaying to `sink` with `scan` as its scan sections.
@@ -296,10 +292,7 @@ async fn viruses_are_held_bare_zipped_in_7z_and_nested() {
     for (label, message, virus) in cases {
         let reply = send(&daemon, &message).await;
         assert_eq!(reply.code, 250, "{label}: {reply}");
-        assert!(
-            reply.text().contains("held in quarantine as"),
-            "{label}: {reply}"
-        );
+        assert!(held_id(&reply.text()).is_some(), "{label}: {reply}");
         assert!(
             reply.text().contains(virus),
             "{label}: {reply} names {virus}"
@@ -443,15 +436,15 @@ async fn signatures_added_later_are_detected_without_a_restart() {
     .await;
     assert_eq!(first.code, 250, "{first}");
     setup.add_signature(&["add", file.to_str().unwrap(), "--name", "Local.Fresh"]);
-    let list = setup.signatures(&["list"]);
-    assert!(String::from_utf8_lossy(&list.stdout).contains("Local.Fresh"));
+    let list = setup.signatures(&["list"]).ok().stdout;
+    assert!(list.contains("Local.Fresh"), "{list}");
     let after = send(
         &daemon,
         &with_attachment("after", "p.bin", payload.as_bytes()),
     )
     .await;
     assert_eq!(after.code, 250, "{after}");
-    assert!(after.text().contains("held in quarantine as"), "{after}");
+    assert!(held_id(&after.text()).is_some(), "{after}");
     assert!(after.text().contains("Local.Fresh"), "{after}");
 
     setup.add_signature(&[
@@ -471,7 +464,7 @@ async fn signatures_added_later_are_detected_without_a_restart() {
     )
     .await;
     assert_eq!(member.code, 250, "{member}");
-    assert!(member.text().contains("held in quarantine as"), "{member}");
+    assert!(held_id(&member.text()).is_some(), "{member}");
     assert!(member.text().contains("Local.InvoiceScr"), "{member}");
 
     setup.add_signature(&["remove", "Local.Fresh"]);
@@ -499,13 +492,12 @@ impl Setup {
         let mut all = vec!["add"];
         all.extend_from_slice(args);
         let out = self.signatures(&all);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(
-            !out.status.success(),
-            "{args:?} succeeded: {}{err}",
-            String::from_utf8_lossy(&out.stdout)
+        assert_ne!(
+            out.code, 0,
+            "{args:?} succeeded: {}{}",
+            out.stdout, out.stderr
         );
-        err
+        out.stderr
     }
 }
 
@@ -531,19 +523,16 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     assert_eq!(setup.generation(), None);
 
     // The POSIX form: proven with a sample derived from it, then detected by the daemon.
-    let out = setup.signatures(&[
-        "add",
-        "--archive-member-name",
-        r"inv[0-9]+\.exe",
-        "--name",
-        "Site.Test.Regex",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = setup
+        .signatures(&[
+            "add",
+            "--archive-member-name",
+            r"inv[0-9]+\.exe",
+            "--name",
+            "Site.Test.Regex",
+        ])
+        .ok()
+        .stdout;
     assert!(
         stdout.contains("clamd detects a zip holding a member named \"inv0.exe\""),
         "{stdout}"
@@ -560,8 +549,7 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     // An inbound virus is held silently (no 554 that Postfix would bounce).
     assert_eq!(zipped.code, 250, "{zipped}");
     assert!(
-        zipped.text().contains("held in quarantine")
-            && zipped.text().contains("virus:Site.Test.Regex"),
+        held_id(&zipped.text()).is_some() && zipped.text().contains("virus:Site.Test.Regex"),
         "{zipped}"
     );
 
@@ -618,7 +606,7 @@ async fn member_name_signatures_are_in_clamds_dialect_and_proven_by_clamd() {
     assert!(err.contains("Site.Test.Dead was not added"), "{err}");
     assert_eq!(setup.file("quarantd.cdb"), cdb);
     assert_eq!(setup.generation(), generation);
-    let list = String::from_utf8_lossy(&setup.signatures(&["list"]).stdout).into_owned();
+    let list = setup.signatures(&["list"]).ok().stdout;
     assert!(!list.contains("Site.Test.Dead"), "{list}");
     let short = send(
         &daemon,
@@ -643,13 +631,10 @@ async fn hash_signatures_are_proven_with_their_file() {
     let setup = Setup::start();
     let small = setup.sig_dir().join("small.bin.src");
     std::fs::write(&small, format!("bad file {}", quarantd_core::id::new_id())).unwrap();
-    let out = setup.signatures(&["add", small.to_str().unwrap(), "--name", "Local.Small"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = setup
+        .signatures(&["add", small.to_str().unwrap(), "--name", "Local.Small"])
+        .ok()
+        .stdout;
     assert!(stdout.contains("clamd detects the file"), "{stdout}");
     let generation = setup.generation();
     let hsb = setup.file("quarantd.hsb");
@@ -694,15 +679,7 @@ async fn a_repeated_attachment_hits_the_cache() {
 #[test]
 fn bad_signature_input_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_quarantd"))
-            .arg("signatures")
-            .args(args)
-            .arg("--signature-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| signatures(dir.path(), args, &[]);
     let cases: &[(&[&str], &str)] = &[
         (
             &["add", "--sha256", "abc", "--size", "3", "--name", "X"],
@@ -729,11 +706,10 @@ fn bad_signature_input_is_refused_with_a_clear_error() {
     ];
     for (args, expected) in cases {
         let out = run(args);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_ne!(out.code, 0, "{args:?} succeeded");
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
     }
-    let ok = run(&[
+    run(&[
         "add",
         "--sha256",
         &"a".repeat(64),
@@ -741,12 +717,8 @@ fn bad_signature_input_is_refused_with_a_clear_error() {
         "3",
         "--name",
         "Local.Ok",
-    ]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    ])
+    .ok();
     let dup = run(&[
         "add",
         "--sha256",
@@ -756,7 +728,7 @@ fn bad_signature_input_is_refused_with_a_clear_error() {
         "--name",
         "Local.Ok",
     ]);
-    assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
+    assert!(dup.stderr.contains("exists already"), "{}", dup.stderr);
 }
 
 /// A scanner that is down makes `inspect` say tempfail with the scanner's own error behind
@@ -773,15 +745,16 @@ fn inspect_names_the_cause_of_a_failed_scan() {
     .unwrap();
     let message = dir.path().join("m.eml");
     std::fs::write(&message, common::message("down")).unwrap();
-    let (code, out, err) = common::cli(&[
+    let run = common::cli(&[
         "inspect",
         "--json",
         "--config",
         config.to_str().unwrap(),
         message.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    ])
+    .ok();
+    let json = run.json();
+    let out = &run.stdout;
     assert_eq!(json["action"], "tempfail", "{out}");
     let reason = json["reasons"][0].as_str().unwrap_or_default();
     assert!(
@@ -808,15 +781,15 @@ async fn a_detection_survives_another_item_over_the_size_limit() {
     .unwrap();
     let message = dir.path().join("m.eml");
     std::fs::write(&message, eicar_and("limit", &noise(20_000))).unwrap();
-    let (code, out, err) = common::cli(&[
+    let inspected = common::cli(&[
         "inspect",
         "--json",
         "--config",
         config.to_str().unwrap(),
         message.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    ])
+    .ok();
+    let (json, out) = (inspected.json(), &inspected.stdout);
     assert_eq!(json["action"], "quarantine", "{out}");
     let reasons = json["reasons"].to_string();
     assert!(reasons.contains("virus:Test.EICAR-Body"), "{out}");
@@ -846,7 +819,7 @@ async fn a_detection_survives_another_item_over_the_size_limit() {
     let daemon = daemon_with_scan(&sink, scan).await;
     let reply = send(&daemon, &eicar_and("limit2", &noise(20_000))).await;
     assert_eq!(reply.code, 250, "{reply}");
-    assert!(reply.text().contains("held in quarantine as"), "{reply}");
+    assert!(held_id(&reply.text()).is_some(), "{reply}");
     assert!(reply.text().contains("virus:Test.EICAR-Body"), "{reply}");
     assert!(reply.text().contains("unscannable"), "{reply}");
     assert!(sink.messages().is_empty());

@@ -48,9 +48,9 @@ async fn send(daemon: &Daemon, raw: &[u8]) -> quarantd_testkit::Reply {
 /// The stored messages of the daemon's quarantine (`list --json`).
 fn stored(daemon: &Daemon) -> Vec<serde_json::Value> {
     let store = quarantd_store::sqlite_url(&daemon.data_dir());
-    let (code, out, err) = cli(&["quarantine", "list", "--json", "--store", &store]);
-    assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = cli(&["quarantine", "list", "--json", "--store", &store])
+        .ok()
+        .json();
     list["messages"].as_array().unwrap().clone()
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{message, strip_added_headers, Daemon, Extra};
-use quarantd_testkit::{Client, Received, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Client, Received, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -233,7 +233,7 @@ async fn pipelining_client_and_connection_reuse() {
 
 #[tokio::test]
 async fn swaks_through_quarantd_into_smtp_sink() {
-    let sink_addr = common::free_addr();
+    let sink_addr = quarantd_testkit::free_addr();
     let dump = tempfile::tempdir().unwrap();
     std::fs::set_permissions(
         dump.path(),
@@ -315,24 +315,19 @@ async fn smtp_source_load_arrives_complete() {
 }
 
 async fn wait_listening(addr: std::net::SocketAddr) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("nothing listens on {addr}");
+    let listening = wait_until(WAIT, || std::net::TcpStream::connect(addr).is_ok()).await;
+    assert!(listening, "nothing listens on {addr}");
 }
 
 async fn wait_file_contains(path: &std::path::Path, needle: &str) -> String {
-    for _ in 0..200 {
-        let text = std::fs::read(path)
+    let mut text = String::new();
+    let found = wait_until(WAIT, || {
+        text = std::fs::read(path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        if text.contains(needle) {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{} never contained {needle:?}", path.display());
+        text.contains(needle)
+    })
+    .await;
+    assert!(found, "{} never contained {needle:?}", path.display());
+    text
 }

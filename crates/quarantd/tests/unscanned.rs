@@ -69,7 +69,7 @@ fn scan_none_with_a_scanner_is_a_config_error() {
         "[scan]\nnone = true\n[scan.clamd]\naddress = \"/run/clamav/clamd.ctl\"\n",
     )
     .unwrap();
-    let (code, out, err) = cli(&["config", "check", "--config", path.to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.starts_with("scan.none: "), "{out}");
+    let out = cli(&["config", "check", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.starts_with("scan.none: "), "{}", out.stdout);
 }

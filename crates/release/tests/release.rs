@@ -8,7 +8,7 @@ use quarantd_release::{Actor, Delivery, Error, ReleaseSettings, Rules, Workflow}
 use quarantd_smtp::{Relay, RelayConfig};
 use quarantd_store::testing::{Sample, TestDb};
 use quarantd_store::{both_backends, now_ms, ClaimRequest, MessageStatus, RecipientStatus};
-use quarantd_testkit::{Outcome, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Outcome, Sink, SinkConfig};
 
 both_backends!(
     virus_needs_two_distinct_approvers_and_arrives_byte_identical,
@@ -228,15 +228,13 @@ async fn temporary_failure_is_retried_until_accepted(db: TestDb) {
         let (wf, relay, id) = (wf.clone(), relay.clone(), id.clone());
         tokio::spawn(async move { wf.release(&relay, &id, &[], &by("anna")).await })
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !sink
-        .transactions()
-        .iter()
-        .any(|t| t.outcome == Outcome::DataRejected)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no first attempt");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let attempted = wait_until(Duration::from_secs(10), || {
+        sink.transactions()
+            .iter()
+            .any(|t| t.outcome == Outcome::DataRejected)
+    })
+    .await;
+    assert!(attempted, "no first attempt");
     sink.update_config(|c| c.data_reply = None);
     let report = job.await.unwrap().unwrap();
     assert!(report.all_delivered(), "{report:?}");

@@ -283,12 +283,17 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone)]
 pub struct SignatureDir {
     dir: PathBuf,
+    /// How long to wait for another command's lock: [`LOCK_WAIT`] (shorter in tests).
+    lock_wait: Duration,
 }
 
 impl SignatureDir {
     /// The directory `dir` (must exist).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        SignatureDir { dir: dir.into() }
+        SignatureDir {
+            dir: dir.into(),
+            lock_wait: LOCK_WAIT,
+        }
     }
 
     /// The directory.
@@ -445,7 +450,7 @@ impl SignatureDir {
             .mode(0o600)
             .open(&path)
             .map_err(io_error(&path))?;
-        let deadline = Instant::now() + LOCK_WAIT;
+        let deadline = Instant::now() + self.lock_wait;
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => return Ok(LockFile(file)),
@@ -630,14 +635,18 @@ mod tests {
             .add(&OwnSignature::of_file("Local.B", b"b").unwrap())
             .unwrap();
         assert_eq!(sigs.list().unwrap().len(), 2);
-        // A second command waits for the lock, then gives up.
-        let other = SignatureDir::new(&dir);
+        // A second command waits for the lock, then gives up. The wait is a real one (flock,
+        // std's clock), so this one is given 300 ms instead of LOCK_WAIT.
+        let other = SignatureDir {
+            lock_wait: Duration::from_millis(300),
+            ..SignatureDir::new(&dir)
+        };
         let started = Instant::now();
         assert!(matches!(
             other.remove("Local.A"),
             Err(SignatureError::Locked(_))
         ));
-        assert!(started.elapsed() >= LOCK_WAIT);
+        assert!(started.elapsed() >= other.lock_wait);
         change.undo().unwrap();
         drop(change);
         assert_eq!(std::fs::read(dir.join(HASH_FILE)).unwrap(), before);

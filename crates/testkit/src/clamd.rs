@@ -6,7 +6,7 @@
 //! asynchronous window production has (quarantd's `signatures` commands must wait it out).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,7 +38,7 @@ impl Clamd {
     pub fn start(database_dir: &Path) -> io::Result<Clamd> {
         let dir = tempfile::Builder::new().prefix("clamd-test").tempdir()?;
         let socket = dir.path().join("clamd.sock");
-        let tcp = free_port()?;
+        let tcp = crate::free_addr();
         let conf = dir.path().join("clamd.conf");
         std::fs::write(&conf, config(dir.path(), &socket, tcp, database_dir))?;
         let child = Command::new(CLAMD)
@@ -145,10 +145,6 @@ fn read_reply(conn: &mut UnixStream) -> io::Result<String> {
     conn.read_to_end(&mut out)?;
     let text = String::from_utf8_lossy(&out);
     Ok(text.trim_end_matches(['\0', '\n']).to_string())
-}
-
-fn free_port() -> io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 fn config(dir: &Path, socket: &Path, tcp: SocketAddr, database_dir: &Path) -> String {

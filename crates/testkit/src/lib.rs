@@ -10,6 +10,11 @@
 //!   (multi-line replies, dot-stuffing, pipelining, read timeouts).
 //!
 //! * [`base64_lines`] and [`stored_zip`] build attachments for the messages tests send.
+//! * [`Cli`] runs a command-line program (the `quarantd` binary) to its end: exit code,
+//!   output, environment, standard input; [`held_id`] reads the quarantine id from the
+//!   reply to a held message.
+//! * [`free_addr`] is a loopback address for a server the test starts (or where nothing
+//!   listens); [`wait_until`] waits for a condition with a deadline instead of a sleep.
 //!
 //! This crate is meant to be used only as a dev-dependency.
 //!
@@ -38,14 +43,22 @@
 //! ```
 
 mod clamd;
+mod cli;
 mod client;
 mod encode;
+mod held;
+mod net;
 mod proxy;
 mod sink;
+mod wait;
 
 pub use clamd::Clamd;
+pub use cli::{Cli, CliOutput};
 
 pub use client::{dot_stuff, Client, Reply};
 pub use encode::{base64_lines, stored_zip};
+pub use held::held_id;
+pub use net::free_addr;
 pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};
+pub use wait::{wait_until, wait_until_async};

@@ -281,6 +281,12 @@ impl Sink {
         self.shared.peak_in_data.load(Ordering::SeqCst)
     }
 
+    /// TCP connections open now, from accept until the sink is done with all the client
+    /// sent: 0 once every client has gone and what it sent is recorded.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
     /// The most TCP connections that were open at the same time since the sink started
     /// (from accept to close, on either side): how many connections a client held at once.
     pub fn peak_connections(&self) -> usize {

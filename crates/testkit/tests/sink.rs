@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use quarantd_testkit::{Client, Outcome, Sink, SinkConfig};
+use quarantd_testkit::{wait_until, Client, Outcome, Sink, SinkConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -509,13 +509,25 @@ async fn utf8_commands() {
     assert_eq!(m.rcpts, ["δοκιμή@παράδειγμα.δοκιμή"]);
 }
 
-#[tokio::test]
+// Nothing connects, so tokio's paused clock can jump straight to the timeout.
+#[tokio::test(start_paused = true)]
 async fn wait_for_messages_times_out_with_fewer() {
     let sink = Sink::start(SinkConfig::default()).await.unwrap();
-    let start = std::time::Instant::now();
+    let start = tokio::time::Instant::now();
     let msgs = sink.wait_for_messages(1, Duration::from_millis(200)).await;
     assert!(msgs.is_empty());
     assert!(start.elapsed() >= Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn open_connections_count_until_the_client_has_gone() {
+    let sink = Sink::start(SinkConfig::default()).await.unwrap();
+    let (mut a, b) = (connected(&sink).await, connected(&sink).await);
+    assert_eq!(sink.open_connections(), 2);
+    a.cmd("QUIT").await.unwrap();
+    drop(b);
+    assert!(wait_until(WAIT, || sink.open_connections() == 0).await);
+    assert_eq!(sink.peak_connections(), 2);
 }
 
 #[tokio::test]
@@ -527,8 +539,9 @@ async fn stop_closes_listener() {
     // The open connection is closed...
     let err = c.cmd("NOOP").await;
     assert!(err.is_err(), "{err:?}");
-    // ... and nothing listens any more.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ... and nothing listens any more (once the aborted accept loop has been dropped).
+    let closed = wait_until(WAIT, || std::net::TcpStream::connect(addr).is_err()).await;
+    assert!(closed, "{addr} still accepts connections");
     assert!(Client::connect(addr).await.is_err());
 }
 

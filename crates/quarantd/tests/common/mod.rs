@@ -4,20 +4,15 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use quarantd_testkit::{Cli, CliOutput};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
-
-/// A free loopback port (bound and released; the daemon binds it right after).
-pub fn free_addr() -> SocketAddr {
-    let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr")
-}
 
 /// Extra config lines per section.
 #[derive(Default, Clone)]
@@ -50,7 +45,7 @@ impl Daemon {
     /// Starts the daemon relaying to `relay`; waits until it accepts sessions.
     pub async fn start(relay: SocketAddr, extra: Extra) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
-        let addr = free_addr();
+        let addr = quarantd_testkit::free_addr();
         let data_dir = extra
             .data_dir
             .clone()
@@ -168,6 +163,12 @@ impl Daemon {
     }
 }
 
+/// The quarantine id in the reply to a message that must have been held; panics with the
+/// reply otherwise.
+pub fn held(reply: &quarantd_testkit::Reply) -> String {
+    quarantd_testkit::held_id(&reply.text()).unwrap_or_else(|| panic!("not held: {reply}"))
+}
+
 /// A small message with a unique marker.
 pub fn message(marker: &str) -> Vec<u8> {
     format!(
@@ -251,18 +252,15 @@ pub fn write_private(path: &std::path::Path, contents: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }
 
-/// Runs the `quarantd` binary with `args` (as user `tester`): exit code, stdout, stderr.
-pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quarantd"))
-        .args(args)
-        .env("USER", "tester")
-        .output()
-        .expect("run quarantd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// The `quarantd` binary of this test crate, with `$USER` set to `tester` (who a command
+/// acts as comes from the OS, never from `$USER`).
+pub fn quarantd() -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_quarantd")).env("USER", "tester")
+}
+
+/// Runs `quarantd ARGS` (see [`quarantd`]) to its end.
+pub fn cli(args: &[&str]) -> CliOutput {
+    quarantd().run(args)
 }
 
 /// `serve::run` in this test's process on `raw` (listening on a free port, relaying to
