@@ -710,14 +710,19 @@ async fn workflow_events_are_notified_through_the_daemon() {
     check_notes(&msgs, &["b@example.org"], "Held message deleted");
     assert!(text(&msgs[0]).contains("invoice w2"), "{}", text(&msgs[0]));
     audited(&store, other, &["notify-sent", "event=deleted"], 1).await;
-    // Every run was claimed once and removed when sent: nothing else is sent at the next
-    // poll, and the outbox is empty.
-    tokio::time::sleep(quarantd_notifier::POLL_INTERVAL + Duration::from_millis(500)).await;
-    assert_eq!(sink.messages().len(), 1, "nothing else was sent");
+    // Every run was claimed once and removed once sent: the outbox is empty (none unowned,
+    // none the daemon's), so nothing else can be sent.
     let db = quarantd_store::Store::open(&store, &Default::default())
         .await
         .unwrap();
-    assert!(db.outbox_claim("probe", 10).await.unwrap().is_empty());
+    let node_id = std::fs::read_to_string(daemon.data_dir().join("node-id")).unwrap();
+    let drained = quarantd_testkit::wait_until_async(WAIT, || async {
+        db.outbox_of(quarantd_store::UNOWNED).await.unwrap().is_empty()
+            && db.outbox_of(node_id.trim()).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(drained, "workflow runs left in the outbox");
+    assert_eq!(sink.messages().len(), 1, "nothing else was sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
