@@ -717,7 +717,10 @@ async fn workflow_events_are_notified_through_the_daemon() {
         .unwrap();
     let node_id = std::fs::read_to_string(daemon.data_dir().join("node-id")).unwrap();
     let drained = quarantd_testkit::wait_until_async(WAIT, || async {
-        db.outbox_of(quarantd_store::UNOWNED).await.unwrap().is_empty()
+        db.outbox_of(quarantd_store::UNOWNED)
+            .await
+            .unwrap()
+            .is_empty()
             && db.outbox_of(node_id.trim()).await.unwrap().is_empty()
     })
     .await;

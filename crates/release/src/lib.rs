@@ -80,6 +80,6 @@ pub mod store {
     pub use quarantd_store::{
         format_time, now_ms, redact, sqlite_url, AuditEntry, Cursor, Error, ExpireReport,
         ListFilter, MessageDetail, MessageStatus, MessageSummary, Page, PartContent,
-        RecipientStatus, Retention, Store, SQLITE_FILE,
+        RecipientStatus, Retention, Store, StoredPart, SQLITE_FILE,
     };
 }

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use quarantd_core::{Envelope, Part, PartPath, Scanned, Verdict};
 use quarantd_pipeline::{Pipeline, Stages};
+use quarantd_release::store::StoredPart;
 
 use crate::cli::InspectArgs;
 
@@ -96,11 +97,12 @@ fn local_envelope() -> Envelope {
 
 /// The JSON form: `{"action", "reasons", "parts": [...]}`.
 pub fn render_json(scanned: &Scanned, verdict: &Verdict) -> String {
-    let parts: Vec<serde_json::Value> = scanned
+    // The store's encoder of a part: the same fields as `quarantine show --json`.
+    let parts: Vec<StoredPart> = scanned
         .classified
         .parts
         .iter()
-        .map(|p| part_json(&p.part))
+        .map(|p| StoredPart::from(&p.part))
         .collect();
     let mut value = serde_json::json!({
         "action": verdict.action,
@@ -111,22 +113,6 @@ pub fn render_json(scanned: &Scanned, verdict: &Verdict) -> String {
         value["findings"] = serde_json::to_value(&scanned.findings).unwrap_or_default();
     }
     format!("{value}\n")
-}
-
-fn part_json(part: &Part) -> serde_json::Value {
-    let mut value = serde_json::json!({
-        "path": part.path.0,
-        "filename": part.filename,
-        "declared_type": part.declared_type,
-        "detected_type": part.detected_type,
-        "size": part.size,
-        "sha256": part.sha256,
-        "labels": part.labels,
-    });
-    if let Some(reason) = &part.unscannable_reason {
-        value["unscannable_reason"] = reason.clone().into();
-    }
-    value
 }
 
 /// The human form: an indented tree, then the verdict.
