@@ -13,6 +13,18 @@ fn check(config: Option<&std::path::Path>) -> (i32, String, String) {
     (out.code, out.stdout, out.stderr)
 }
 
+/// The keys `config check` reports for a file that must fail (exit status 1), in order, and
+/// its whole standard output and error.
+fn failing_keys(path: &std::path::Path) -> (Vec<String>, String, String) {
+    let (code, stdout, stderr) = check(Some(path));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let keys = stdout
+        .lines()
+        .map(|l| l.split(": ").next().unwrap().to_string())
+        .collect();
+    (keys, stdout, stderr)
+}
+
 /// A token key file must be private (0600).
 fn private(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
@@ -34,12 +46,7 @@ fn a_broken_file_lists_every_error_with_its_key_path() {
     .unwrap();
     std::fs::write(dir.path().join("short.key"), "abcd\n").unwrap();
     private(&dir.path().join("short.key"));
-    let (code, stdout, stderr) = check(Some(&path));
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let keys: Vec<&str> = stdout
-        .lines()
-        .map(|l| l.split(": ").next().unwrap())
-        .collect();
+    let (keys, stdout, stderr) = failing_keys(&path);
     assert_eq!(
         keys,
         [
@@ -153,12 +160,7 @@ fn nested_unknown_keys_are_listed_with_their_full_path() {
          timeout = 5\n",
     )
     .unwrap();
-    let (code, stdout, stderr) = check(Some(&path));
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    let keys: Vec<&str> = stdout
-        .lines()
-        .map(|l| l.split(": ").next().unwrap())
-        .collect();
+    let (keys, stdout, _) = failing_keys(&path);
     assert_eq!(
         keys,
         [

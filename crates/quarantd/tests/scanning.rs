@@ -745,16 +745,8 @@ fn inspect_names_the_cause_of_a_failed_scan() {
     .unwrap();
     let message = dir.path().join("m.eml");
     std::fs::write(&message, common::message("down")).unwrap();
-    let run = common::cli(&[
-        "inspect",
-        "--json",
-        "--config",
-        config.to_str().unwrap(),
-        message.to_str().unwrap(),
-    ])
-    .ok();
-    let json = run.json();
-    let out = &run.stdout;
+    let (json, out) = inspect_json(&config, &message);
+    let out = &out;
     assert_eq!(json["action"], "tempfail", "{out}");
     let reason = json["reasons"][0].as_str().unwrap_or_default();
     assert!(
@@ -781,15 +773,8 @@ async fn a_detection_survives_another_item_over_the_size_limit() {
     .unwrap();
     let message = dir.path().join("m.eml");
     std::fs::write(&message, eicar_and("limit", &noise(20_000))).unwrap();
-    let inspected = common::cli(&[
-        "inspect",
-        "--json",
-        "--config",
-        config.to_str().unwrap(),
-        message.to_str().unwrap(),
-    ])
-    .ok();
-    let (json, out) = (inspected.json(), &inspected.stdout);
+    let (json, out) = inspect_json(&config, &message);
+    let out = &out;
     assert_eq!(json["action"], "quarantine", "{out}");
     let reasons = json["reasons"].to_string();
     assert!(reasons.contains("virus:Test.EICAR-Body"), "{out}");
@@ -823,4 +808,20 @@ async fn a_detection_survives_another_item_over_the_size_limit() {
     assert!(reply.text().contains("virus:Test.EICAR-Body"), "{reply}");
     assert!(reply.text().contains("unscannable"), "{reply}");
     assert!(sink.messages().is_empty());
+}
+
+/// `quarantd inspect --json --config CONFIG MESSAGE`, which must succeed: its JSON and output.
+fn inspect_json(
+    config: &std::path::Path,
+    message: &std::path::Path,
+) -> (serde_json::Value, String) {
+    let run = common::cli(&[
+        "inspect",
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        message.to_str().unwrap(),
+    ])
+    .ok();
+    (run.json(), run.stdout)
 }

@@ -123,12 +123,14 @@ mod tests {
 
     #[test]
     fn the_header_block_ends_at_the_empty_line() {
-        assert_eq!(
-            header_block(b"A: 1\r\nB: 2\r\n\r\nbody"),
-            b"A: 1\r\nB: 2\r\n\r\n"
-        );
-        assert_eq!(header_block(b"A: 1\nB: 2\n\nbody"), b"A: 1\nB: 2\n\n");
-        assert_eq!(header_block(b"A: 1\r\n"), b"A: 1\r\n");
+        let cases: [(&[u8], &[u8]); 3] = [
+            (b"A: 1\r\nB: 2\r\n\r\nbody", b"A: 1\r\nB: 2\r\n\r\n"),
+            (b"A: 1\nB: 2\n\nbody", b"A: 1\nB: 2\n\n"),
+            (b"A: 1\r\n", b"A: 1\r\n"),
+        ];
+        for (raw, block) in cases {
+            assert_eq!(header_block(raw), block);
+        }
         assert_eq!(header_block(&vec![b'x'; 70_000]).len(), 64 * 1024);
     }
 }
