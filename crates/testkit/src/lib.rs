@@ -61,4 +61,4 @@ pub use held::held_id;
 pub use net::free_addr;
 pub use proxy::Proxy;
 pub use sink::{Outcome, Received, Sink, SinkConfig, Transaction};
-pub use wait::wait_until;
+pub use wait::{wait_until, wait_until_async};

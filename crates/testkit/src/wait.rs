@@ -1,5 +1,6 @@
 //! Waiting for something to happen instead of sleeping for a guess.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,10 +16,19 @@ const MAX_POLL: Duration = Duration::from_millis(100);
 /// long on a slow machine only. The pauses are tokio's, so under `tokio::time::pause` the
 /// wait is virtual too.
 pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    wait_until_async(timeout, || std::future::ready(cond())).await
+}
+
+/// [`wait_until`] for a condition that has to await (a store query).
+pub async fn wait_until_async<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     let deadline = Instant::now() + timeout;
     let mut pause = FIRST_POLL;
     loop {
-        if cond() {
+        if cond().await {
             return true;
         }
         let now = Instant::now();
