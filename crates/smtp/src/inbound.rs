@@ -726,10 +726,10 @@ pub(crate) fn parse_request(line: &[u8]) -> Result<Request<String>, Reply> {
         .map_err(parse_error_reply)?
         .into_owned();
     match &request {
-        Request::Mail { from } if !is_text(&from.address) => {
+        Request::Mail { from } if !is_sendable(&from.address) => {
             Err(parse_error_reply(ParseError::InvalidSenderAddress))
         }
-        Request::Rcpt { to } if !is_text(&to.address) => {
+        Request::Rcpt { to } if !is_sendable(&to.address) => {
             Err(parse_error_reply(ParseError::InvalidRecipientAddress))
         }
         _ => Ok(request),
@@ -775,6 +775,28 @@ fn is_text(address: &str) -> bool {
     !address
         .chars()
         .any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER)
+}
+
+/// An address that can go downstream as it came: text ([`is_text`]) whose domain, when it has
+/// one, is a domain name (letters, digits, `-`, `_`, `.`, UTF-8 for SMTPUTF8) or an address
+/// literal (`[192.0.2.1]`, `[IPv6:…]`). `smtp-proto` reads a `"` after the `@` as a quoted
+/// string, so a "domain" could otherwise hold `>` or spaces and end the path early on the
+/// way out.
+fn is_sendable(address: &str) -> bool {
+    if !is_text(address) {
+        return false;
+    }
+    let Some((_, domain)) = address.rsplit_once('@') else {
+        return true;
+    };
+    match domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+        Some(literal) => literal
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'[' | b']' | b'\\')),
+        None => domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || !c.is_ascii()),
+    }
 }
 
 /// RFC 3461 xtext: printable ASCII except `+` and `=`, which only stand as `+XX` (two hex
@@ -892,5 +914,39 @@ mod tests {
             501
         );
         assert_eq!(parse_xforward(b"XFORWARD NAME\r\n").unwrap_err().code, 501);
+    }
+
+    /// Found by fuzzing: `smtp-proto` reads a `"` in the domain as the start of a quoted
+    /// string, so `<postma@te">CRte">` became the address `postma@te>te`, which would go
+    /// downstream as a line the relay cannot parse. A domain is a domain name or an address
+    /// literal; anything else is refused here.
+    #[test]
+    fn addresses_whose_domain_is_no_domain_are_refused() {
+        let refused: [&[u8]; 3] = [
+            b"RCPT TO:<postma@te\">\rte\">\r\n",
+            b"RCPT TO:<a@exa mple.org>\r\n",
+            b"RCPT TO:<a@[1.2.3.4\\]>\r\n",
+        ];
+        for line in refused {
+            let reply = parse_request(line).unwrap_err();
+            assert_eq!(
+                reply.code,
+                501,
+                "{:?}: {reply}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // (`smtp-proto` itself refuses address literals in a path.)
+        let kept: [&[u8]; 3] = [
+            b"RCPT TO:<\"a>b\"@example.org>\r\n",
+            b"RCPT TO:<postmaster>\r\n",
+            b"MAIL FROM:<j\xc3\xb8ran@bl\xc3\xb8b\xc3\xa6r.example> SMTPUTF8\r\n",
+        ];
+        assert!(is_sendable("b@[192.0.2.1]") && is_sendable("b@[IPv6:2001:db8::1]"));
+        assert!(!is_sendable("b@[1.2\\]") && !is_sendable("a@te>te"));
+        for line in kept {
+            let got = parse_request(line);
+            assert!(got.is_ok(), "{:?}: {got:?}", String::from_utf8_lossy(line));
+        }
     }
 }
