@@ -41,6 +41,7 @@ pub struct RawNotify {
     pub first_backoff_secs: u64,
     pub max_backoff_secs: u64,
     pub max_concurrent_sends: u64,
+    pub outbox_poll_secs: u64,
 }
 
 impl Default for RawNotify {
@@ -60,6 +61,7 @@ impl Default for RawNotify {
             first_backoff_secs: 30,
             max_backoff_secs: 600,
             max_concurrent_sends: 4,
+            outbox_poll_secs: 5,
         }
     }
 }
@@ -102,6 +104,8 @@ pub struct NotifySettings {
     pub max_backoff: Duration,
     /// Notification runs the daemon sends at once; more wait (queued in the store).
     pub max_concurrent_sends: usize,
+    /// How often the daemon claims the runs workflow steps (the CLI) queued.
+    pub outbox_poll: Duration,
 }
 
 impl NotifySettings {
@@ -239,6 +243,7 @@ impl RawNotify {
             first_backoff: check.secs("notify.first_backoff_secs", self.first_backoff_secs),
             max_backoff: check.secs("notify.max_backoff_secs", self.max_backoff_secs),
             max_concurrent_sends: self.concurrent_sends(check),
+            outbox_poll: check.secs("notify.outbox_poll_secs", self.outbox_poll_secs),
         }
     }
 

@@ -2,7 +2,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::task::JoinSet;
 
@@ -12,9 +11,6 @@ use quarantd_store::{OutboxEntry, Store};
 
 use crate::case::{stored_case, Case};
 use crate::sender::NotifySender;
-
-/// How often a daemon looks for runs queued by workflow steps (unowned) and claims them.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Sends notifications through the relay in the background, at most
 /// `notify.max_concurrent_sends` runs at once.
@@ -238,13 +234,13 @@ impl RelayNotifier {
         taken
     }
 
-    /// Claims unowned runs every [`POLL_INTERVAL`] until the task is aborted (at shutdown,
+    /// Claims unowned runs every `notify.outbox_poll_secs` until the task is aborted (at shutdown,
     /// before [`RelayNotifier::finish`]; a row claimed and not yet sent then is resumed by
     /// the next start of this node id).
     pub fn spawn_poller(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = Arc::clone(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            let mut tick = tokio::time::interval(me.inner.settings.outbox_poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {

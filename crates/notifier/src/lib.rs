@@ -19,7 +19,7 @@
 //! by [`OutboxEvents`] (the workflow's seam) *unowned*, right after the step committed; the
 //! front end's step returns then, it never sends. A running daemon ([`RelayNotifier`], at
 //! most `notify.max_concurrent_sends` runs at once) claims unowned runs every
-//! [`POLL_INTERVAL`] and sends them like its own; `quarantd quarantine ... --wait-notify`
+//! `notify.outbox_poll_secs` (5 s) and sends them like its own; `quarantd quarantine ... --wait-notify`
 //! claims and sends its own runs before it returns ([`OutboxEvents::send_queued`]). The SMTP
 //! reply never waits for any of this, and nothing queued is lost at a stop or a crash (the
 //! next start of the same node id resumes its runs; unowned runs wait for any daemon). At
@@ -35,6 +35,6 @@ mod events;
 mod sender;
 
 pub use case::{parse_direction, stored_case, Case, Outcome};
-pub use daemon::{RelayNotifier, POLL_INTERVAL};
+pub use daemon::RelayNotifier;
 pub use events::OutboxEvents;
 pub use sender::NotifySender;

@@ -24,11 +24,11 @@ const POLICY: &str = "[policy]\nlocal_domains = [\"example.org\", \"other.exampl
     [policy.domains.\"other.example\"]\nsubject_tag = \"[SUSPICIOUS]\"\n\
     [policy.domains.\"other.example\".inbound]\nexecutable = \"tag\"\n";
 
-/// `[notify]` on, postmaster@example.org, 1 s first backoff.
+/// `[notify]` on, postmaster@example.org, 1 s first backoff, the CLI's runs claimed every second.
 fn notify_section(key_file: &Path) -> String {
     format!(
         "[notify]\nenabled = true\npostmaster = \"postmaster@example.org\"\n\
-         token_key_file = \"{}\"\nfirst_backoff_secs = 1\nmax_attempts = 3\n",
+         token_key_file = \"{}\"\nfirst_backoff_secs = 1\nmax_attempts = 3\noutbox_poll_secs = 1\n",
         key_file.display()
     )
 }
