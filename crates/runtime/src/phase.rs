@@ -23,6 +23,12 @@ impl PhaseWatch {
         PhaseWatch(phase)
     }
 
+    /// A watch that stays at `phase` for good: for a session served outside a listener (a
+    /// test driving one session over an in-memory stream).
+    pub fn fixed(phase: Phase) -> Self {
+        PhaseWatch(watch::channel(phase).1)
+    }
+
     /// The phase now.
     pub fn current(&self) -> Phase {
         *self.0.borrow()
@@ -62,6 +68,15 @@ mod tests {
         drop(tx);
         watch.reached(Phase::Draining).await;
         let never = tokio::time::timeout(Duration::from_secs(60), watch.reached(Phase::Abort));
+        assert!(never.await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_watch_stays_at_its_phase() {
+        let watch = PhaseWatch::fixed(Phase::Running);
+        assert_eq!(watch.current(), Phase::Running);
+        watch.reached(Phase::Running).await;
+        let never = tokio::time::timeout(Duration::from_secs(60), watch.reached(Phase::Draining));
         assert!(never.await.is_err());
     }
 }
