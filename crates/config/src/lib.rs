@@ -7,7 +7,7 @@
 //!   path, with the keys expected there) and values of the wrong type are reported, not
 //!   fatal, so one report has every problem of the file;
 //! - [`settings`]: `[server]`, `[relay]`, `[analysis]`, `[log]` and [`RawConfig::validate`],
-//!   which validates every section; [`scan`], [`quarantine`] and [`notify`] are the sections
+//!   which validates every section; [`scan`], [`quarantine`], [`notify`] and [`policyd`] are the sections
 //!   of their own; `[policy]` is `quarantd_policy::RawPolicy`, validated there;
 //! - [`check`]: the report, one [`ConfigIssue`] per problem;
 //! - [`private`]: the rule that a secret file is private to quarantd's user, [`node_id`]: what
@@ -15,7 +15,7 @@
 //!
 //! Built from the settings types of the crates it configures (`quarantd-smtp`,
 //! `quarantd-pipeline`, `quarantd-scan`, `quarantd-store`, `quarantd-release`,
-//! `quarantd-policy`, `quarantd-notify`, `quarantd-mime`). It prints nothing and knows no
+//! `quarantd-policy`, `quarantd-policyd`, `quarantd-notify`, `quarantd-mime`). It prints nothing and knows no
 //! command line: `quarantd config check` (the binary) renders the report, and command-line
 //! flags override the raw values before validation.
 
@@ -24,6 +24,7 @@ mod keys;
 mod load;
 pub mod node_id;
 pub mod notify;
+pub mod policyd;
 pub mod private;
 pub mod quarantine;
 pub mod scan;

@@ -318,7 +318,8 @@ mod tests {
                 "scan",
                 "quarantine",
                 "policy",
-                "notify"
+                "notify",
+                "policyd"
             ]
         );
         assert_eq!(schema.shape(&["policy", "domains"]), Some(Shape::Map));

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::check::{Check, ConfigErrors, ConfigIssue};
 use crate::notify::{NotifySettings, RawNotify};
+use crate::policyd::{PolicydSettings, RawPolicyd};
 use crate::quarantine::{QuarantineSettings, RawQuarantine};
 use crate::scan::{RawScan, ScanSettings};
 
@@ -48,6 +49,8 @@ pub struct RawConfig {
     pub policy: Option<quarantd_policy::RawPolicy>,
     /// `[notify]`
     pub notify: RawNotify,
+    /// `[policyd]`
+    pub policyd: RawPolicyd,
     /// What reading the file found (unknown keys, values of the wrong type; each left out),
     /// reported by [`RawConfig::validate`] with every other problem.
     #[serde(skip)]
@@ -231,6 +234,8 @@ pub struct Settings {
     /// decided by and who is notified.
     pub policy: Arc<Policy>,
     pub notify: NotifySettings,
+    /// `[policyd]`: the Postfix policy service, off unless `listen` is set.
+    pub policyd: PolicydSettings,
 }
 
 /// Checks that `value` is `host:port` with a port.
@@ -359,6 +364,7 @@ impl RawConfig {
         let policy = validate_policy(&mut check, self.policy.as_ref());
         quarantine.apply_policy(&policy);
         let notify = self.notify.validate(&mut check, &hostname);
+        let policyd = self.policyd.validate(&mut check, inbound.drain_timeout);
         if !check.issues.is_empty() {
             let mut issues = check.issues;
             crate::keys::by_section::<RawConfig>(&mut issues);
@@ -382,6 +388,7 @@ impl RawConfig {
             quarantine,
             policy: Arc::new(policy),
             notify,
+            policyd,
         })
     }
 }
@@ -451,6 +458,10 @@ mod tests {
         assert_eq!(
             format!("{:?}", example.notify),
             format!("{:?}", defaults.notify)
+        );
+        assert_eq!(
+            format!("{:?}", example.policyd),
+            format!("{:?}", defaults.policyd)
         );
         // The example's `[policy]` is commented out: the built-in policy.
         let builtin = format!("{:?}", quarantd_policy::Policy::default());

@@ -13,7 +13,7 @@ pub const MAX_ATTRIBUTES: usize = 100;
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024;
 
 /// Why a connection's input is not a policy request; the session closes the connection.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ProtocolError {
     /// A line longer than [`MAX_LINE_LENGTH`].
     #[error("an attribute line is longer than {MAX_LINE_LENGTH} bytes")]
@@ -91,7 +91,7 @@ pub struct RequestReader {
     buffer: Vec<u8>,
     current: Request,
     request_bytes: usize,
-    failed: bool,
+    failed: Option<ProtocolError>,
 }
 
 impl RequestReader {
@@ -108,12 +108,12 @@ impl RequestReader {
     /// The next complete request, `Ok(None)` when more bytes are needed. After an error the
     /// reader stays failed: the connection is to be closed.
     pub fn next_request(&mut self) -> Result<Option<Request>, ProtocolError> {
-        if self.failed {
-            return Err(ProtocolError::RequestTooLong);
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
         }
         let result = self.take_lines();
-        if result.is_err() {
-            self.failed = true;
+        if let Err(error) = &result {
+            self.failed = Some(error.clone());
             self.buffer.clear();
         }
         result
@@ -259,7 +259,11 @@ mod tests {
         reader.push(&long);
         assert!(reader.next_request().is_err());
         reader.push(b"\n\n");
-        assert!(reader.next_request().is_err(), "failed stays failed");
+        assert_eq!(
+            reader.next_request(),
+            Err(ProtocolError::LineTooLong),
+            "failed stays failed, with its error"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub const SENDER_IDLE: Duration = Duration::from_secs(86_400);
 pub const MAX_INSTANCES: usize = 10_000;
 /// Most recipient domains kept per instance.
 pub const MAX_DOMAINS_PER_INSTANCE: usize = 1000;
+/// How often idle senders are looked for.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// Instances without END-OF-MESSAGE for this long are forgotten.
 pub const INSTANCE_IDLE: Duration = Duration::from_secs(3600);
 
@@ -134,6 +136,7 @@ pub struct Throttle {
     config: ThrottleConfig,
     policy: Arc<Policy>,
     origin: Instant,
+    last_sweep: Instant,
     senders: HashMap<String, SenderState>,
     /// RCPT domains by `instance`, with when the instance was last seen.
     instances: HashMap<String, (Instant, HashSet<String>)>,
@@ -146,6 +149,7 @@ impl Throttle {
             config,
             policy,
             origin: now,
+            last_sweep: now,
             senders: HashMap::new(),
             instances: HashMap::new(),
         }
@@ -158,6 +162,7 @@ impl Throttle {
 
     /// The decision for `request` at `now`, counted when it is an accepted END-OF-MESSAGE.
     pub fn decide(&mut self, request: &Request, now: Instant) -> Decision {
+        self.sweep(now);
         let Some(sender) = self.sender_of(request) else {
             return Decision::dunno();
         };
@@ -316,6 +321,19 @@ impl Throttle {
                 state.domains.remove(&oldest);
             }
         }
+    }
+
+    /// Every [`SWEEP_EVERY`]: forgets senders idle for [`SENDER_IDLE`] and instances idle
+    /// for [`INSTANCE_IDLE`].
+    fn sweep(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_sweep) < SWEEP_EVERY {
+            return;
+        }
+        self.last_sweep = now;
+        self.senders
+            .retain(|_, s| now.saturating_duration_since(s.last_seen) < SENDER_IDLE);
+        self.instances
+            .retain(|_, (seen, _)| now.saturating_duration_since(*seen) < INSTANCE_IDLE);
     }
 
     /// Forgets senders idle for [`SENDER_IDLE`]; at `max_senders`, the one idle longest.
@@ -592,5 +610,29 @@ mod tests {
         tokio::time::advance(SENDER_IDLE).await;
         send(&mut t, &end("new@example.org", 1));
         assert_eq!(t.tracked_senders(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn senders_idle_for_a_day_are_forgotten_below_the_cap_too() {
+        let mut t = throttle(vec![person(
+            vec![limit(Counted::Messages, Span::Day, 1)],
+            LimitAction::Defer,
+        )]);
+        send(&mut t, &end("old@example.org", 1));
+        send(
+            &mut t,
+            &rcpt("old@example.org", "never-ended", "a@other.test"),
+        );
+        tokio::time::advance(SENDER_IDLE / 2).await;
+        send(&mut t, &end("recent@example.org", 1));
+        assert_eq!(t.tracked_senders(), 2);
+        tokio::time::advance(SENDER_IDLE / 2).await;
+        let unthrottled = Request::from_pairs([("protocol_state", "RCPT")]);
+        assert_eq!(send(&mut t, &unthrottled), "DUNNO");
+        assert_eq!(t.tracked_senders(), 1, "old is forgotten, recent kept");
+        assert!(
+            t.instances.is_empty(),
+            "the instance without END-OF-MESSAGE too"
+        );
     }
 }

@@ -171,3 +171,30 @@ fn nested_unknown_keys_are_listed_with_their_full_path() {
     );
     assert!(stdout.contains("(expected one of subject_tag, all, inbound, outbound, internal)"));
 }
+
+#[test]
+fn policyd_errors_are_listed_with_their_key_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quarantd.toml");
+    std::fs::write(
+        &path,
+        "[policyd]\nlisten = \"127.0.0.1\"\nidle_timout_secs = 5\n\
+         [policyd.classes.person]\nmessages_per_hour = 0\naction = \"bounce\"\n\
+         [policyd.classes.newsletter]\nsenders = [\"news@example.org\", \"*news@example.org\"]\nmesages_per_hour = 1\n",
+    )
+    .unwrap();
+    let (keys, stdout, _) = failing_keys(&path);
+    assert_eq!(
+        keys,
+        [
+            "policyd.idle_timout_secs",
+            "policyd.classes.newsletter.mesages_per_hour",
+            "policyd.listen",
+            "policyd.classes.newsletter.senders[1]",
+            "policyd.classes.person.action",
+            "policyd.classes.person.messages_per_hour",
+        ],
+        "{stdout}"
+    );
+    assert!(stdout.contains("unknown key"), "{stdout}");
+}

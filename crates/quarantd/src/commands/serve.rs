@@ -1,9 +1,11 @@
-//! `quarantd serve`: wiring of listener, relay, pipeline, signals and shutdown.
+//! `quarantd serve`: wiring of listeners (SMTP, and the policy service when configured),
+//! relay, pipeline, signals and shutdown.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use quarantd_pipeline::{Pipeline, Stages};
+use quarantd_policyd::Policyd;
 use quarantd_runtime::ShutdownSignal;
 use quarantd_smtp::{Relay, Server};
 use tokio::net::TcpListener;
@@ -42,6 +44,7 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
         let stages = stages_for(&settings).await;
         let store = open_store(&settings).await?;
         let quarantine: Arc<dyn Hold> = Arc::new(store_hold(&settings, store.clone()));
+        let policyd = start_policyd(&settings, shutdown.clone()).await?;
         run_with(
             settings,
             listener,
@@ -51,6 +54,9 @@ pub fn main(args: ServeArgs) -> anyhow::Result<()> {
             shutdown,
         )
         .await;
+        if let Some(policyd) = policyd {
+            let _ = policyd.await;
+        }
         Ok(())
     });
     // Mail is drained. An analysis thread still inside a parser (its deadline ends it
@@ -234,6 +240,25 @@ fn node_id(settings: &Settings) -> anyhow::Result<String> {
     };
     tracing::info!(node_id = %id, from = %from, "Node id.");
     Ok(id)
+}
+
+/// Starts the policy service when `[policyd] listen` is set: its own listener and permits,
+/// stopped and drained by the daemon's one `shutdown`. The task ends when it has drained.
+async fn start_policyd(
+    settings: &Settings,
+    shutdown: ShutdownSignal,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(address) = settings.policyd.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address).await.with_context(|| {
+        format!("cannot listen for policy requests on {address} (policyd.listen)")
+    })?;
+    let service = Policyd::new(
+        settings.policyd.service.clone(),
+        Arc::clone(&settings.policy),
+    );
+    Ok(Some(tokio::spawn(service.run(listener, shutdown))))
 }
 
 /// The quarantine seam on `store`: each message is stored with the approvals the configured
