@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use quarantd_notify::{Approvals, Direction, Event, Party, Reason};
 use quarantd_pipeline::Incident;
-use quarantd_store::{MessageDetail, OutboxEntry, RecipientStatus, Store};
+use quarantd_store::{MessageDetail, OutboxEntry, Store};
 
 /// What one notification run is about: an event and the message it happened to, from the
 /// daemon's [`Incident`] ([`Case::from_incident`]) or from the quarantine store
@@ -188,27 +188,39 @@ pub struct Outcome {
 }
 
 /// The notification case of stored message `id` for `event`, the recipient party meaning
-/// the recipients whose state `concerned` accepts. Read before or after the step, as the
-/// step needs (delete: before, the content goes).
+/// `concerned` (a run queued with its message: the envelope's recipients).
 pub async fn stored_case(
     store: &Store,
     id: &str,
     event: Event,
-    concerned: impl Fn(RecipientStatus) -> bool,
+    concerned: Vec<String>,
 ) -> Result<Case, quarantd_store::Error> {
+    let (detail, raw) = read_message(store, id).await?;
+    Ok(Case::from_stored(event, &detail, raw, concerned))
+}
+
+/// The case of outbox row `entry` read from the store.
+pub(crate) async fn run_case(
+    store: &Store,
+    entry: &OutboxEntry,
+    event: Event,
+) -> Result<Case, quarantd_store::Error> {
+    let (detail, raw) = read_message(store, &entry.message_id).await?;
+    Ok(Case::from_run(entry, event, &detail, raw))
+}
+
+/// A stored message and, while it is stored, its content (only its header block is used).
+async fn read_message(
+    store: &Store,
+    id: &str,
+) -> Result<(MessageDetail, Option<Vec<u8>>), quarantd_store::Error> {
     let detail = store.get(id).await?;
     let raw = if detail.has_content {
         store.content_for_release(id).await.ok()
     } else {
         None
     };
-    let rcpts = detail
-        .recipients
-        .iter()
-        .filter(|r| concerned(r.status))
-        .map(|r| r.address.clone())
-        .collect();
-    Ok(Case::from_stored(event, &detail, raw, rcpts))
+    Ok((detail, raw))
 }
 
 /// The first header field `name` of a message, unfolded (not decoded), at most 200

@@ -9,7 +9,7 @@ use quarantd_notify::Event;
 use quarantd_pipeline::{Incident, Notifier};
 use quarantd_store::{OutboxEntry, Store};
 
-use crate::case::{stored_case, Case};
+use crate::case::{run_case, stored_case, Case};
 use crate::sender::NotifySender;
 
 /// Sends notifications through the relay in the background, at most
@@ -354,13 +354,8 @@ impl Worker {
         }
         let store = self.inner.store.as_ref()?;
         let loaded = match &run.entry {
-            Some(entry) => load_run(store, entry, run.event).await,
-            None => stored_case(store, &run.id, run.event, |_| false)
-                .await
-                .map(|mut case| {
-                    case.concerned = run.concerned.clone();
-                    case
-                }),
+            Some(entry) => run_case(store, entry, run.event).await,
+            None => stored_case(store, &run.id, run.event, run.concerned.clone()).await,
         };
         match loaded {
             Ok(case) => Some((run, case)),
@@ -402,19 +397,4 @@ impl Worker {
             tracing::warn!(id = %run.id, error = %err, "Cannot remove a finished notification from the store's queue; it may be sent again after a restart.");
         }
     }
-}
-
-/// The case of outbox row `entry` read from the store (content while it is stored).
-pub(crate) async fn load_run(
-    store: &Store,
-    entry: &OutboxEntry,
-    event: Event,
-) -> Result<Case, quarantd_store::Error> {
-    let detail = store.get(&entry.message_id).await?;
-    let raw = if detail.has_content {
-        store.content_for_release(&entry.message_id).await.ok()
-    } else {
-        None
-    };
-    Ok(Case::from_run(entry, event, &detail, raw))
 }

@@ -7,8 +7,7 @@ use quarantd_notify::Event;
 use quarantd_release::{EventFuture, Events, WorkflowEvent};
 use quarantd_store::{NewWorkflowRun, Store};
 
-use crate::case::{Case, Outcome};
-use crate::daemon::load_run;
+use crate::case::{run_case, Case, Outcome};
 use crate::sender::NotifySender;
 
 /// The notification event of a workflow event (`None`: nobody is told, e.g. `expired`).
@@ -124,7 +123,7 @@ impl OutboxEvents {
                 Err(err) => Err(err),
             };
             let case = match entry {
-                Ok(Some(entry)) => load_run(&self.store, &entry, event).await,
+                Ok(Some(entry)) => run_case(&self.store, &entry, event).await,
                 Ok(None) => continue,
                 Err(err) => Err(err),
             };
