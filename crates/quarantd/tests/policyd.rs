@@ -68,6 +68,18 @@ async fn the_message_over_the_limit_is_deferred_and_a_new_one_refused_at_rcpt() 
     let mut second = BufReader::new(TcpStream::connect(policyd).await.unwrap());
     let rcpt = ask(&mut second, &request("RCPT", "next")).await;
     assert!(rcpt.starts_with("action=DEFER_IF_PERMIT 4.7.1 "), "{rcpt}");
+    // The daemon's log is read from its standard error as it comes: wait for every decision
+    // (two per message, the one refused, the RCPT on the second connection).
+    let all = 2 * LIMIT + 2;
+    let logged = quarantd_testkit::wait_until(Duration::from_secs(10), || {
+        daemon.events("Policy decision.").len() >= all
+    })
+    .await;
+    assert!(
+        logged,
+        "{} decision lines",
+        daemon.events("Policy decision.").len()
+    );
     let decisions = daemon.events("Policy decision.");
     let last = decisions.last().expect("a decision line");
     assert_eq!(last["sender"], "alice", "{last}");
